@@ -1,0 +1,48 @@
+# Roadie's commands: `make run` serves the web chat, `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_INSTALL := $(PY) -m pip install --no-deps --disable-pip-version-check -q
+
+.PHONY: run test install install-dev lint typecheck eval bench lock chromium clean
+
+$(VENV)/.installed: requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP_INSTALL) -r requirements.lock
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.lock
+	$(PIP_INSTALL) -r requirements-dev.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(PY) main.py serve
+
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium could not be installed: the browser test will skip"
+
+test: install-dev chromium
+	$(PY) -m pytest -q
+
+lint: install-dev
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+typecheck: install-dev
+	$(VENV)/bin/mypy
+
+eval: install
+	$(PY) main.py eval --dataset evals/datasets/starter.jsonl
+
+bench: install
+	$(PY) bench/turn_latency.py
+
+lock:
+	scripts/lock.sh
+
+clean:
+	rm -rf $(VENV)

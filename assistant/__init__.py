@@ -1,0 +1,1 @@
+"""Roadie's core: messages, the conversation service, the agent and its offline planner."""

@@ -1,0 +1,41 @@
+"""What a tool knows about the turn: the verified caller and the services it may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assistant.clock import Clock
+from assistant.db import Database
+from assistant.entities import EntityCache
+from assistant.messages import Role
+from assistant.settings import Settings
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person behind this turn, from the verified channel request (never from model output)."""
+
+    person_id: int
+    role: Role
+    channel: str
+    conversation: str
+    currency: str = "EUR"
+    home_city: str | None = None
+
+
+@dataclass(frozen=True)
+class Services:
+    """Shared services handed to every tool: the database, the clock, settings and the entity index."""
+
+    db: Database
+    clock: Clock
+    settings: Settings
+    entities: EntityCache
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """LangChain runtime context for one turn: tools read it through `ToolRuntime.context`."""
+
+    caller: Caller
+    services: Services

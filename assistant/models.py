@@ -1,0 +1,310 @@
+"""The shared database schema: people, the catalogue, offers and prices, bookings, groups, alerts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every Roadie table."""
+
+
+class Person(Base):
+    """Someone Roadie talks to; one person may reach us on several channels."""
+
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(16), default="traveller")
+    home_city: Mapped[str | None] = mapped_column(String(80))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    usual_travellers: Mapped[int] = mapped_column(Integer, default=1)
+    budget_minor: Mapped[int | None] = mapped_column(BigInteger)
+    notify: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    community_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="person")
+
+
+class ChannelIdentity(Base):
+    """How a person is known on one channel (a Telegram user id, a WhatsApp number, a web session)."""
+
+    __tablename__ = "channel_identity"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    person: Mapped[Person] = relationship(back_populates="identities")
+
+
+class Artist(Base):
+    """A touring artist in the catalogue."""
+
+    __tablename__ = "artist"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    genre: Mapped[str] = mapped_column(String(60), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Venue(Base):
+    """A real venue with its city, country, coordinates and timezone."""
+
+    __tablename__ = "venue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    city: Mapped[str] = mapped_column(String(80), index=True)
+    country: Mapped[str] = mapped_column(String(80))
+    region: Mapped[str] = mapped_column(String(40))
+    airport: Mapped[str] = mapped_column(String(3))
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    timezone: Mapped[str] = mapped_column(String(40))
+    capacity: Mapped[int] = mapped_column(Integer)
+
+
+class Event(Base):
+    """One tour date: an artist at a venue on a night (times are UTC; show them in the venue's zone)."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_artist_starts", "artist_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artist.id"))
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venue.id"))
+    tour_name: Mapped[str] = mapped_column(String(120), default="")
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    doors_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    announced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    artist: Mapped[Artist] = relationship()
+    venue: Mapped[Venue] = relationship()
+
+
+class Offer(Base):
+    """Something bookable with a price: a ticket section, a flight or a hotel stay (prices in minor units)."""
+
+    __tablename__ = "offer"
+    __table_args__ = (
+        Index("ix_offer_kind_event", "kind", "event_id"),
+        Index("ix_offer_flight", "kind", "origin", "destination", "departs_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # ticket | flight | hotel
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    name: Mapped[str] = mapped_column(String(120))  # section, flight number or hotel name
+    origin: Mapped[str | None] = mapped_column(String(3))
+    destination: Mapped[str | None] = mapped_column(String(3))
+    departs_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    arrives_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    city: Mapped[str | None] = mapped_column(String(80))
+    stars: Mapped[int | None] = mapped_column(Integer)
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    capacity: Mapped[int] = mapped_column(Integer)
+    available: Mapped[int] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PricePoint(Base):
+    """An observed price of an offer at a moment: the history forecasts learn from."""
+
+    __tablename__ = "price_point"
+    __table_args__ = (Index("ix_price_point_offer_time", "offer_id", "observed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offer.id", ondelete="CASCADE"))
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class Quote(Base):
+    """A priced trip proposal shown to a person; it can be booked until it expires."""
+
+    __tablename__ = "quote"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    travellers: Mapped[int] = mapped_column(Integer, default=1)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Booking(Base):
+    """A confirmed purchase; `idempotency_key` makes a confirmation run once."""
+
+    __tablename__ = "booking"
+    __table_args__ = (Index("ix_booking_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
+    quote_id: Mapped[int | None] = mapped_column(ForeignKey("quote.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("trip_group.id"))
+    travellers: Mapped[int] = mapped_column(Integer, default=1)
+    tickets: Mapped[int] = mapped_column(Integer, default=0)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    commission_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    status: Mapped[str] = mapped_column(String(16), default="confirmed")  # confirmed|paid|cancelled
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    route: Mapped[str | None] = mapped_column(String(8))
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TripGroup(Base):
+    """Friends planning one trip together; joined with a short code."""
+
+    __tablename__ = "trip_group"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    join_code: Mapped[str] = mapped_column(String(12), unique=True)
+    organiser_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    chat_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GroupMember(Base):
+    """A person's membership of a trip group."""
+
+    __tablename__ = "group_member"
+    __table_args__ = (UniqueConstraint("group_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("trip_group.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Follow(Base):
+    """A person following an artist's tour."""
+
+    __tablename__ = "follow"
+    __table_args__ = (UniqueConstraint("person_id", "artist_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artist.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PriceWatch(Base):
+    """A person's request to hear when an offer or route drops under a target price."""
+
+    __tablename__ = "price_watch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    origin: Mapped[str | None] = mapped_column(String(3))
+    destination: Mapped[str | None] = mapped_column(String(3))
+    travel_date: Mapped[date | None] = mapped_column(Date)
+    target_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxMessage(Base):
+    """A proactive message waiting to go out; `dedupe_key` makes it arrive once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProcessedMessage(Base):
+    """Platform message ids already handled, so a redelivery never runs a second turn."""
+
+    __tablename__ = "processed_message"
+    __table_args__ = (UniqueConstraint("channel", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConversationEvent(Base):
+    """The assistant's own log: turns (with latency and tools), searches, quotes, refusals."""
+
+    __tablename__ = "conversation_event"
+    __table_args__ = (Index("ix_conversation_event_kind_time", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16))
+    conversation: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(24))  # turn | search | quote | booking | refusal
+    tools: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CatalogueMeta(Base):
+    """Facts about the catalogue itself, such as when the demo data was seeded."""
+
+    __tablename__ = "catalogue_meta"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,176 @@
+"""The offline planner's decisions: which tool to call with which arguments, or what to say instead."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool
+
+from assistant.clock import Clock
+from assistant.entities import EntityCache
+from assistant.planner.router import GREETING, HELP, OUT_OF_SCOPE, THANKS, Router
+from assistant.planner.slots import DATE_SLOTS, LOCATION_SLOTS, SlotExtractor, Slots
+from assistant.toolkit import spec_of
+from knowledge.embeddings import Embedder
+
+STATE_KEY = "roadie_plan"
+TOOL_CONFIDENCE = 0.35
+SEARCH_TOOL = "search_events"
+QUESTIONS = {
+    "artist": "Which artist do you mean?",
+    "city": "Which city?",
+}
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """What the planner needs to know about one bound tool."""
+
+    name: str
+    params: tuple[str, ...]
+    required: tuple[str, ...]
+    summary: str
+
+
+def _tool_info(t: BaseTool) -> ToolInfo:
+    schema = t.tool_call_schema.model_json_schema() if hasattr(t.tool_call_schema, "model_json_schema") else {}
+    params = tuple(schema.get("properties", {}))
+    return ToolInfo(t.name, params, tuple(schema.get("required", [])), spec_of(t).summary or t.name)
+
+
+class PlannerCore:
+    """Decides each step of a conversation from its messages; all its state lives in those messages."""
+
+    def __init__(self, embedder: Embedder, entities: EntityCache, clock: Clock) -> None:
+        self._embedder = embedder
+        self._entities = entities
+        self._clock = clock
+        self._slots = SlotExtractor()
+        self._routers: dict[tuple[str, ...], Router] = {}
+        self._lock = threading.Lock()
+
+    def router(self, tools: list[BaseTool]) -> Router:
+        """The router trained for this set of tools (trained once, then reused)."""
+        key = tuple(sorted(t.name for t in tools))
+        with self._lock:
+            if key not in self._routers:
+                self._routers[key] = Router(self._embedder, {t.name: spec_of(t).examples for t in tools})
+            return self._routers[key]
+
+    def respond(self, messages: list[BaseMessage], tools: list[BaseTool]) -> AIMessage:
+        """The next assistant message: tool calls for a new request, or the answer once tools ran."""
+        if messages and isinstance(messages[-1], ToolMessage):
+            return self._compose(messages)
+        human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+        if human is None:
+            return AIMessage(content=self._capabilities(tools, intro="Hi! I'm Roadie."))
+        return self._plan(str(human.content), messages, tools)
+
+    def _compose(self, messages: list[BaseMessage]) -> AIMessage:
+        results: list[str] = []
+        for message in reversed(messages):
+            if not isinstance(message, ToolMessage):
+                break
+            results.append(str(message.content))
+        return AIMessage(content="\n\n".join(reversed(results)))
+
+    def _previous_plan(self, messages: list[BaseMessage]) -> dict[str, Any]:
+        for message in reversed(messages[:-1]):
+            if isinstance(message, AIMessage) and STATE_KEY in message.additional_kwargs:
+                plan = message.additional_kwargs[STATE_KEY]
+                return plan if isinstance(plan, dict) else {}
+        return {}
+
+    def _plan(self, text: str, messages: list[BaseMessage], tools: list[BaseTool]) -> AIMessage:
+        infos = {t.name: _tool_info(t) for t in tools}
+        previous = self._previous_plan(messages)
+        slots = self._slots.extract(text, self._entities.index(), self._clock.now().date())
+        intent = self.router(tools).classify(text) if tools else None
+
+        pending = previous.get("pending")
+        if pending and previous.get("tool") in infos:
+            filled = self._fill_pending(previous, slots, text)
+            if filled is not None:
+                return self._call(infos[previous["tool"]], filled, previous_args={})
+
+        if previous.get("tool") in infos and slots.is_bare:
+            tool = self._follow_up_tool(previous["tool"], slots, infos)
+            if tool is not None:
+                return self._call(infos[tool], self._merge(previous.get("args", {}), slots.values), previous.get("args", {}))
+
+        label = intent.label if intent else OUT_OF_SCOPE
+        confident = intent is not None and intent.probability >= TOOL_CONFIDENCE
+        if label in infos and (confident or self._has_entities(slots)):
+            return self._call(infos[label], dict(slots.values), previous.get("args", {}))
+        if self._has_entities(slots) and SEARCH_TOOL in infos and label not in (THANKS, GREETING):
+            return self._call(infos[SEARCH_TOOL], dict(slots.values), previous.get("args", {}))
+        if label == GREETING:
+            return AIMessage(content=self._capabilities(tools, intro="Hi! I'm Roadie, your concert-travel assistant."))
+        if label == THANKS:
+            return AIMessage(content="You're welcome! Anything else — another show, another city?")
+        if label == HELP:
+            return AIMessage(content=self._capabilities(tools, intro="I'm Roadie, your concert-travel assistant."))
+        return AIMessage(content=self._capabilities(
+            tools, intro="Sorry, that's not something I can help with — I'm Roadie, I help with concerts and the trips around them."))
+
+    @staticmethod
+    def _has_entities(slots: Slots) -> bool:
+        return any(k in slots.values for k in ("artist", *LOCATION_SLOTS))
+
+    def _follow_up_tool(self, previous_tool: str, slots: Slots, infos: dict[str, ToolInfo]) -> str | None:
+        new = set(slots.values)
+        if new <= set(infos[previous_tool].params):
+            return previous_tool
+        if SEARCH_TOOL in infos and new <= set(infos[SEARCH_TOOL].params):
+            return SEARCH_TOOL
+        return None
+
+    @staticmethod
+    def _merge(previous: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        merged = dict(previous)
+        if any(k in new for k in LOCATION_SLOTS):
+            for key in LOCATION_SLOTS:
+                merged.pop(key, None)
+        if any(k in new for k in DATE_SLOTS):
+            for key in DATE_SLOTS:
+                merged.pop(key, None)
+        merged.update(new)
+        return merged
+
+    def _fill_pending(self, previous: dict[str, Any], slots: Slots, text: str) -> dict[str, Any] | None:
+        missing = previous["pending"]
+        value = slots.values.get(missing)
+        if value is None and missing == "artist" and len(text.split()) <= 4:
+            value = text.strip(" ?!.")
+        if value is None:
+            return None
+        return {**previous.get("args", {}), **slots.values, missing: value}
+
+    def _call(self, tool: ToolInfo, values: dict[str, Any], previous_args: dict[str, Any]) -> AIMessage:
+        args = {p: values[p] for p in tool.params if p in values and values[p] not in (None, "")}
+        for name in tool.required:
+            if name not in args and previous_args.get(name):
+                args[name] = previous_args[name]
+        missing = [name for name in tool.required if name not in args]
+        if missing:
+            question = QUESTIONS.get(missing[0], f"What {missing[0].replace('_', ' ')} should I use?")
+            return AIMessage(
+                content=question,
+                additional_kwargs={STATE_KEY: {"tool": tool.name, "args": args, "pending": missing[0]}},
+            )
+        return AIMessage(
+            content="",
+            tool_calls=[{"name": tool.name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}],
+            additional_kwargs={STATE_KEY: {"tool": tool.name, "args": args}},
+        )
+
+    @staticmethod
+    def _capabilities(tools: list[BaseTool], intro: str) -> str:
+        things = [spec_of(t).summary for t in tools if spec_of(t).summary]
+        lines = [intro, "Here's what I can do:"] + [f"- {thing[0].upper()}{thing[1:]}" for thing in things]
+        lines.append('Try: "any Coldplay shows in Europe?" or "show me the Taylor Swift tour".')
+        return "\n".join(lines)

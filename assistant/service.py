@@ -1,0 +1,151 @@
+"""One conversation turn: validate, dedupe, serialise per conversation, resolve who is talking, run the agent, log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from assistant.clock import Clock
+from assistant.context import Caller, Services, TurnContext
+from assistant.messages import Button, Inbound, Reply, Role, ToolCall
+from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
+
+log = logging.getLogger(__name__)
+TURN_TIMEOUT_S = 90.0
+
+
+class KeyedLocks:
+    """One asyncio lock per conversation, so a conversation's turns never overlap (in-process)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                del self._locks[key]
+
+
+class ConversationService:
+    """Handles inbound messages from any channel and returns Roadie's reply."""
+
+    def __init__(self, services: Services, agents: dict[Role, Any]) -> None:
+        self.services = services
+        self._agents = agents
+        self._locks = KeyedLocks()
+        self.turns = 0
+        self.failures = 0
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
+
+    async def handle(self, inbound: Inbound) -> Reply | None:
+        """Roadie's reply to `inbound`, or None when this platform message was already handled."""
+        text = inbound.text.strip()
+        limit = self.services.settings.max_message_chars
+        if not text:
+            return Reply("I didn't catch anything there — what would you like to do? "
+                         'Try "any Coldplay shows in Europe?"')
+        if len(text) > limit:
+            return Reply(f"That message is {len(text):,} characters long; I read up to {limit:,}. "
+                         "Could you send a shorter version?")
+        if inbound.message_id and not await asyncio.to_thread(self._first_delivery, inbound):
+            return None
+        async with self._locks.hold(inbound.key.thread()):
+            return await self._turn(inbound, text)
+
+    def _first_delivery(self, inbound: Inbound) -> bool:
+        try:
+            with self.services.db.session() as session:
+                session.add(ProcessedMessage(
+                    channel=inbound.key.channel, message_id=inbound.message_id, received_at=self.clock.now()))
+        except IntegrityError:
+            return False
+        return True
+
+    def caller_for(self, inbound: Inbound) -> Caller:
+        """The person behind a verified inbound message, created on first contact."""
+        external_id = inbound.key.user_id or inbound.key.chat_id
+        now = self.clock.now()
+        with self.services.db.session() as session:
+            identity = session.scalars(select(ChannelIdentity).where(
+                ChannelIdentity.channel == inbound.key.channel, ChannelIdentity.external_id == external_id)).first()
+            if identity is None:
+                person = Person(display_name=inbound.display_name, role=inbound.role, created_at=now)
+                session.add(person)
+                session.flush()
+                identity = ChannelIdentity(person_id=person.id, channel=inbound.key.channel,
+                                           external_id=external_id, last_seen_at=now)
+                session.add(identity)
+            else:
+                identity.last_seen_at = now
+            person = session.get_one(Person, identity.person_id)
+            return Caller(
+                person_id=person.id, role=inbound.role, channel=inbound.key.channel,
+                conversation=inbound.key.thread(), currency=person.currency, home_city=person.home_city,
+            )
+
+    async def _turn(self, inbound: Inbound, text: str) -> Reply:
+        started = time.perf_counter()
+        caller: Caller | None = None
+        reply: Reply
+        try:
+            caller = await asyncio.to_thread(self.caller_for, inbound)
+            agent = self._agents[inbound.role]
+            result = await asyncio.wait_for(agent.ainvoke(
+                {"messages": [HumanMessage(content=text)]},
+                config={"configurable": {"thread_id": inbound.key.thread()}},
+                context=TurnContext(caller=caller, services=self.services),
+            ), timeout=TURN_TIMEOUT_S)
+            reply = self._reply_from(result["messages"])
+            ok = True
+        except TimeoutError:
+            log.warning("turn timed out for %s", inbound.key.channel)
+            reply, ok = Reply("Sorry, that took too long on my side. Please try again in a moment."), False
+        except Exception:
+            log.exception("turn failed for %s", inbound.key.channel)
+            reply, ok = Reply("Sorry, something went wrong on my side. Please try again in a moment."), False
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        self.turns += 1
+        self.failures += 0 if ok else 1
+        await asyncio.to_thread(self._log_turn, inbound, caller, reply, ok, latency_ms)
+        return reply
+
+    @staticmethod
+    def _reply_from(messages: list[BaseMessage]) -> Reply:
+        start = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
+        turn = messages[start + 1 :]
+        calls = [ToolCall(c["name"], dict(c["args"])) for m in turn if isinstance(m, AIMessage) for c in m.tool_calls]
+        buttons: list[Button] = []
+        for message in turn:
+            if isinstance(message, ToolMessage) and isinstance(message.artifact, dict):
+                buttons = [Button(b["label"], b["value"]) for b in message.artifact.get("buttons", [])] or buttons
+        final = next((m for m in reversed(turn) if isinstance(m, AIMessage) and not m.tool_calls), None)
+        text = str(final.content) if final is not None else ""
+        return Reply(text or "Done.", buttons=buttons, tool_calls=calls)
+
+    def _log_turn(self, inbound: Inbound, caller: Caller | None, reply: Reply, ok: bool, latency_ms: int) -> None:
+        with self.services.db.session() as session:
+            session.add(ConversationEvent(
+                person_id=caller.person_id if caller else None, channel=inbound.key.channel,
+                conversation=inbound.key.thread(), kind="turn", tools=[c.name for c in reply.tool_calls],
+                ok=ok, latency_ms=latency_ms, created_at=self.clock.now(), detail={},
+            ))

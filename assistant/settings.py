@@ -1,0 +1,47 @@
+"""Typed settings read once from ROADIE_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything Roadie can be configured with; built once in main.py and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="ROADIE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    memory_url: str = Field("", description="Conversation memory store; defaults beside the database")
+
+    llm_base_url: str = ""
+    llm_model: str = "gpt-4o-mini"
+    openai_api_key: SecretStr = Field(SecretStr(""), validation_alias="OPENAI_API_KEY")
+
+    max_message_chars: int = 2000
+    public_base_url: str = ""
+
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_webhook_secret: SecretStr = SecretStr("")
+    telegram_api_base: str = ""
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_api_base: str = ""
+    slack_staff_channel: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_whatsapp_from: str = ""
+    twilio_api_base: str = ""
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: the configured one, or a SQLite file under the data dir."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'roadie.sqlite').resolve()}"
+
+    @property
+    def uses_llm(self) -> bool:
+        """True when an OpenAI-compatible endpoint is configured; otherwise the offline planner runs."""
+        return bool(self.llm_base_url or self.openai_api_key.get_secret_value())

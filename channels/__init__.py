@@ -1,0 +1,1 @@
+"""Channels: thin translators between a platform and Roadie's neutral messages."""

@@ -1,0 +1,1 @@
+"""Roadie's lowest layer: sentence embeddings (and, later, the vector store over our documents)."""

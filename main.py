@@ -1,0 +1,197 @@
+"""Roadie's entry point: builds settings → database → agent → channels, and runs the CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from assistant.agent import build_agent, choose_model, open_checkpointer
+from assistant.clock import Clock, FixedClock, SystemClock
+from assistant.context import Services
+from assistant.db import Database
+from assistant.entities import EntityCache
+from assistant.planner.core import PlannerCore
+from assistant.seed import is_seeded, reset, seed
+from assistant.service import ConversationService
+from assistant.settings import Settings
+from knowledge.embeddings import Embedder
+from tools import tools_for
+
+log = logging.getLogger("roadie")
+
+
+@dataclass
+class Roadie:
+    """Everything one Roadie process runs on, wired together."""
+
+    settings: Settings
+    services: Services
+    service: ConversationService
+    embedder: Embedder
+
+
+def prepare_database(settings: Settings, clock: Clock) -> Database:
+    """Open the database, migrate it to the newest schema and seed the demo catalogue if empty."""
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    if not is_seeded(db):
+        counts = seed(db, clock.now())
+        log.info("seeded the demo catalogue: %s", counts)
+    return db
+
+
+@asynccontextmanager
+async def start_roadie(
+    settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None
+) -> AsyncIterator[Roadie]:
+    """Build a running Roadie: database, embeddings, planner or LLM, agents with memory, service."""
+    clock = clock or SystemClock()
+    db = await asyncio.to_thread(prepare_database, settings, clock)
+    embedder = embedder or Embedder()
+    await asyncio.to_thread(embedder.warm_up)
+    entities = EntityCache(db)
+    services = Services(db=db, clock=clock, settings=settings, entities=entities)
+    planner = PlannerCore(embedder, entities, clock)
+    model = choose_model(settings, planner)
+    async with open_checkpointer(settings, db.url) as checkpointer:
+        agents = {role: build_agent(model, tools_for(role), checkpointer) for role in ("traveller", "staff")}
+        if not settings.uses_llm:
+            await asyncio.to_thread(lambda: [planner.router(tools_for(r)) for r in ("traveller", "staff")])
+        service = ConversationService(services, agents)  # type: ignore[arg-type]  # roles are literal keys
+        try:
+            yield Roadie(settings=settings, services=services, service=service, embedder=embedder)
+        finally:
+            db.dispose()
+
+
+def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None) -> FastAPI:
+    """The ASGI app: web chat at /, its WebSocket, health and metrics; Roadie starts with the app."""
+    from channels.web import WebChannel
+
+    web = WebChannel()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with start_roadie(settings, clock, embedder) as roadie:
+            app.state.roadie = roadie
+            web.attach(roadie.service.handle)
+            log.info("channels: web chat on; telegram, slack and whatsapp are not part of this build yet")
+            yield
+
+    app = FastAPI(title="Roadie", lifespan=lifespan)
+    web.install(app)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> str:
+        service = app.state.roadie.service
+        return (
+            "# HELP roadie_turns_total Conversation turns handled.\n# TYPE roadie_turns_total counter\n"
+            f"roadie_turns_total {service.turns}\n"
+            "# HELP roadie_turn_failures_total Turns that ended in an error answer.\n"
+            "# TYPE roadie_turn_failures_total counter\n"
+            f"roadie_turn_failures_total {service.failures}\n"
+        )
+
+    return app
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    if args.reset:
+        reset(db)
+    elif is_seeded(db):
+        print("The database already holds the demo catalogue (use --reset to start over).")
+        return 0
+    counts = seed(db, SystemClock().now())
+    print("Seeded the demo catalogue: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from channels.terminal import run_terminal_chat
+
+    async def go() -> None:
+        async with start_roadie(settings) as roadie:
+            await run_terminal_chat(roadie.service.handle, user=args.user, role=args.role)
+
+    asyncio.run(go())
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    from evals.runner import run_eval
+
+    report = asyncio.run(run_eval(Path(args.dataset), settings))
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        from evals.runner import format_report
+
+        print(format_report(report))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py", description="Roadie, the concert-travel assistant")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the web chat and the channel webhooks")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
+    run = sub.add_parser("run", help="same as serve")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.set_defaults(run=cmd_serve)
+    chat = sub.add_parser("chat", help="talk to Roadie in the terminal (one message per line when piped)")
+    chat.add_argument("--user", default="you")
+    chat.add_argument("--role", choices=("traveller", "staff"), default="traveller")
+    chat.set_defaults(run=cmd_chat)
+    seed_cmd = sub.add_parser("seed", help="load the demo catalogue and history")
+    seed_cmd.add_argument("--reset", action="store_true", help="delete everything first")
+    seed_cmd.set_defaults(run=cmd_seed)
+    ev = sub.add_parser("eval", help="score the agent on an eval dataset")
+    ev.add_argument("--dataset", required=True)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(run=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.command in ("chat", "eval") else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    settings = Settings()
+    result: int = args.run(settings, args)
+    return result
+
+
+def fixed_clock(iso: str) -> FixedClock:
+    """A FixedClock from an ISO timestamp (evals and benchmarks fix "now" with it)."""
+    return FixedClock(datetime.fromisoformat(iso))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
