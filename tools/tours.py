@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from langchain.tools import ToolRuntime
 from sqlalchemy import Select, func, select
@@ -46,7 +47,7 @@ def _where_phrase(city: str | None, country: str | None, region: str | None, ven
     ),
 )
 def search_events(
-    runtime: ToolRuntime,
+    runtime: ToolRuntime[Any, Any],
     artist: str | None = None,
     city: str | None = None,
     country: str | None = None,
@@ -167,7 +168,7 @@ def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
         "when is she playing near me", "upcoming dates for Arctic Monkeys",
     ),
 )
-def get_tour(runtime: ToolRuntime, artist: str) -> ToolAnswer:
+def get_tour(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
     """Show every upcoming date of one artist's tour, nearest to the person's home city first when known.
 
     Args:

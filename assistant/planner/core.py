@@ -19,6 +19,8 @@ from knowledge.embeddings import Embedder
 
 STATE_KEY = "roadie_plan"
 TOOL_CONFIDENCE = 0.35
+OUT_OF_SCOPE_SURE = 0.5
+RUNNER_UP = 0.1
 SEARCH_TOOL = "search_events"
 QUESTIONS = {
     "artist": "Which artist do you mean?",
@@ -105,8 +107,10 @@ class PlannerCore:
         label = intent.label if intent else OUT_OF_SCOPE
         confident = intent is not None and intent.probability >= TOOL_CONFIDENCE
         if label in infos and (confident or self._has_entities(slots)):
+            label = self._tool_taking_slots(label, slots, infos, intent.ranked if intent else ())
             return self._call(infos[label], dict(slots.values), previous.get("args", {}))
-        if self._has_entities(slots) and SEARCH_TOOL in infos and label not in (THANKS, GREETING):
+        clearly_elsewhere = label == OUT_OF_SCOPE and intent is not None and intent.probability >= OUT_OF_SCOPE_SURE
+        if self._has_entities(slots) and SEARCH_TOOL in infos and label not in (THANKS, GREETING) and not clearly_elsewhere:
             return self._call(infos[SEARCH_TOOL], dict(slots.values), previous.get("args", {}))
         if label == GREETING:
             return AIMessage(content=self._capabilities(tools, intro="Hi! I'm Roadie, your concert-travel assistant."))
@@ -116,6 +120,20 @@ class PlannerCore:
             return AIMessage(content=self._capabilities(tools, intro="I'm Roadie, your concert-travel assistant."))
         return AIMessage(content=self._capabilities(
             tools, intro="Sorry, that's not something I can help with — I'm Roadie, I help with concerts and the trips around them."))
+
+    @staticmethod
+    def _tool_taking_slots(
+        label: str, slots: Slots, infos: dict[str, ToolInfo], ranked: tuple[tuple[str, float], ...]
+    ) -> str:
+        """The routed tool, or a close runner-up (search first) when the routed one cannot use what was said."""
+        said = set(slots.values)
+        if said <= set(infos[label].params):
+            return label
+        runners = [name for name, p in ranked if name in infos and p >= RUNNER_UP]
+        for name in [SEARCH_TOOL, *runners]:
+            if name in infos and said <= set(infos[name].params):
+                return name
+        return label
 
     @staticmethod
     def _has_entities(slots: Slots) -> bool:
