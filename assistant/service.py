@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from assistant.clock import Clock
 from assistant.context import Caller, Services, TurnContext
 from assistant.messages import Button, Inbound, Reply, Role, ToolCall
+from assistant.planner.core import BUTTONS_KEY
 from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,8 @@ class ConversationService:
                 buttons = [Button(b["label"], b["value"]) for b in message.artifact.get("buttons", [])] or buttons
         final = next((m for m in reversed(turn) if isinstance(m, AIMessage) and not m.tool_calls), None)
         text = str(final.content) if final is not None else ""
+        if final is not None and isinstance(final.additional_kwargs.get(BUTTONS_KEY), list):
+            buttons = [Button(b["label"], b["value"]) for b in final.additional_kwargs[BUTTONS_KEY]]
         return Reply(text or "Done.", buttons=buttons, tool_calls=calls)
 
     def _log_turn(self, inbound: Inbound, caller: Caller | None, reply: Reply, ok: bool, latency_ms: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import count
+import uuid
 
 from assistant.messages import ConversationKey, Inbound, Reply, Role
 from channels.base import Handler
@@ -16,13 +16,12 @@ class FakeChannel:
     handle: Handler
     name: str = "fake"
     sent: list[tuple[str, Reply]] = field(default_factory=list)
-    _ids: count[int] = field(default_factory=count)
 
     async def say(self, text: str, user: str = "ana", role: Role = "traveller", chat: str | None = None,
                   message_id: str | None = None) -> Reply | None:
         """Send `text` as `user` and return Roadie's reply (None when dropped as a duplicate)."""
         key = ConversationKey(channel=self.name, chat_id=chat or user, user_id=user)
-        mid = message_id if message_id is not None else f"m{next(self._ids)}"
+        mid = message_id if message_id is not None else uuid.uuid4().hex
         return await self.handle(Inbound(key=key, text=text, message_id=mid, display_name=user, role=role))
 
     async def send(self, address: str, reply: Reply) -> None:

@@ -18,6 +18,11 @@ from assistant.toolkit import spec_of
 from knowledge.embeddings import Embedder
 
 STATE_KEY = "roadie_plan"
+BUTTONS_KEY = "roadie_buttons"
+STARTERS = [
+    {"label": "Coldplay in Europe", "value": "any Coldplay shows in Europe?"},
+    {"label": "Taylor Swift's tour", "value": "show me the Taylor Swift tour"},
+]
 TOOL_CONFIDENCE = 0.35
 OUT_OF_SCOPE_SURE = 0.5
 RUNNER_UP = 0.1
@@ -69,7 +74,7 @@ class PlannerCore:
             return self._compose(messages)
         human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
         if human is None:
-            return AIMessage(content=self._capabilities(tools, intro="Hi! I'm Roadie."))
+            return self._capabilities(tools, intro="Hi! I'm Roadie.")
         return self._plan(str(human.content), messages, tools)
 
     def _compose(self, messages: list[BaseMessage]) -> AIMessage:
@@ -113,13 +118,13 @@ class PlannerCore:
         if self._has_entities(slots) and SEARCH_TOOL in infos and label not in (THANKS, GREETING) and not clearly_elsewhere:
             return self._call(infos[SEARCH_TOOL], dict(slots.values), previous.get("args", {}))
         if label == GREETING:
-            return AIMessage(content=self._capabilities(tools, intro="Hi! I'm Roadie, your concert-travel assistant."))
+            return self._capabilities(tools, intro="Hi! I'm Roadie, your concert-travel assistant.")
         if label == THANKS:
             return AIMessage(content="You're welcome! Anything else — another show, another city?")
         if label == HELP:
-            return AIMessage(content=self._capabilities(tools, intro="I'm Roadie, your concert-travel assistant."))
-        return AIMessage(content=self._capabilities(
-            tools, intro="Sorry, that's not something I can help with — I'm Roadie, I help with concerts and the trips around them."))
+            return self._capabilities(tools, intro="I'm Roadie, your concert-travel assistant.")
+        return self._capabilities(
+            tools, intro="Sorry, that's not something I can help with — I'm Roadie, I help with concerts and the trips around them.")
 
     @staticmethod
     def _tool_taking_slots(
@@ -187,8 +192,8 @@ class PlannerCore:
         )
 
     @staticmethod
-    def _capabilities(tools: list[BaseTool], intro: str) -> str:
+    def _capabilities(tools: list[BaseTool], intro: str) -> AIMessage:
         things = [spec_of(t).summary for t in tools if spec_of(t).summary]
         lines = [intro, "Here's what I can do:"] + [f"- {thing[0].upper()}{thing[1:]}" for thing in things]
         lines.append('Try: "any Coldplay shows in Europe?" or "show me the Taylor Swift tour".')
-        return "\n".join(lines)
+        return AIMessage(content="\n".join(lines), additional_kwargs={BUTTONS_KEY: STARTERS})

@@ -1,0 +1,60 @@
+"""Shared fixtures: one embedding model per run, a seeded demo database, and a Roadie to talk to."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from assistant.clock import FixedClock
+from assistant.db import Database
+from assistant.seed import seed
+from assistant.settings import Settings
+from channels.fake import FakeChannel
+from knowledge.embeddings import Embedder
+from main import Roadie, start_roadie
+
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    model = Embedder()
+    model.warm_up()
+    return model
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo database seeded once at NOW; tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "roadie.sqlite"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    seed(db, NOW)
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, seeded_template: Path) -> Iterator[Settings]:
+    for suffix in ("", "-wal", "-shm"):
+        source = seeded_template.with_name(seeded_template.name + suffix)
+        if source.exists():
+            shutil.copy(source, tmp_path / source.name)
+    yield Settings(data_dir=tmp_path, database_url="", memory_url="", llm_base_url="", openai_api_key="")  # type: ignore[arg-type]
+
+
+@pytest_asyncio.fixture
+async def roadie(settings: Settings, embedder: Embedder) -> AsyncIterator[Roadie]:
+    async with start_roadie(settings, FixedClock(NOW), embedder) as running:
+        yield running
+
+
+@pytest.fixture
+def chat(roadie: Roadie) -> FakeChannel:
+    """Talk to Roadie as travellers would: `await chat.say("...")`."""
+    return FakeChannel(roadie.service.handle)

@@ -1,0 +1,33 @@
+"""The eval runner scores the starter dataset as DESIGN.md specifies, and the planner clears it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.messages import ToolCall
+from evals.runner import Case, run_eval, score_case
+from knowledge.embeddings import Embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_scoring_rules() -> None:
+    case = Case(id="x", message="m", expect_tool="search_events", expect_args={"artist": "coldplay"})
+    assert score_case(case, [ToolCall("search_events", {"artist": "Coldplay"})])[:2] == (True, True)
+    assert score_case(case, [ToolCall("search_events", {"artist": "Adele"})])[:2] == (True, False)
+    assert score_case(case, [ToolCall("get_tour", {"artist": "Coldplay"})])[:2] == (False, False)
+    assert score_case(case, [ToolCall("search_events", {"artist": "Coldplay"}), ToolCall("book_trip", {})])[0] is False
+    out = Case(id="y", message="m", expect_tool=None)
+    assert score_case(out, [])[0] and score_case(out, [ToolCall("ask_knowledge", {})])[0]
+    assert not score_case(out, [ToolCall("search_events", {})])[0]
+
+
+async def test_starter_dataset_report(embedder: Embedder) -> None:
+    report = await run_eval(ROOT / "evals" / "datasets" / "starter.jsonl", embedder=embedder)
+    assert set(report) >= {"cases", "tool_accuracy", "args_accuracy", "out_of_scope_accuracy",
+                           "write_false_rate", "latency_ms", "failures"}
+    assert report["cases"] >= 45
+    assert report["tool_accuracy"] >= 0.95, report["failures"]
+    assert report["args_accuracy"] >= 0.9, report["failures"]
+    assert report["out_of_scope_accuracy"] >= 0.9, report["failures"]
+    assert report["write_false_rate"] == 0.0

@@ -1,0 +1,72 @@
+"""The web chat over its real WebSocket: frames as DESIGN.md says, and garbage that changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.clock import FixedClock
+from assistant.settings import Settings
+from knowledge.embeddings import Embedder
+from main import create_app
+from tests.conftest import NOW
+
+SESSION = "session-for-tests-1"
+
+
+@pytest.fixture
+def client(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, FixedClock(NOW), embedder)) as test_client:
+        yield test_client
+
+
+def test_page_health_and_metrics(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "Roadie" in page.text and "/static/chat.js" in page.text
+    assert client.get("/static/chat.js").status_code == 200
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert "roadie_turns_total 0" in client.get("/metrics").text
+
+
+def test_message_gets_typing_then_reply_with_buttons(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as ws:
+        ws.send_json({"type": "message", "text": "any Coldplay shows in Europe?", "session": SESSION})
+        assert ws.receive_json() == {"type": "typing"}
+        reply = ws.receive_json()
+        assert reply["type"] == "reply" and "Coldplay" in reply["text"]
+        assert "<strong>Coldplay</strong>" in reply["html"] and "<li>" in reply["html"]
+        assert reply["buttons"] and {"label", "value"} <= set(reply["buttons"][0])
+        ws.send_json({"type": "button", "value": reply["buttons"][0]["value"], "session": SESSION})
+        assert ws.receive_json() == {"type": "typing"}
+        assert ws.receive_json()["type"] == "reply"
+
+
+def test_garbage_frames_get_an_error_and_the_socket_stays_usable(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as ws:
+        ws.send_text("{this is not json")
+        assert ws.receive_json()["type"] == "error"
+        ws.send_text('["a", "list"]')
+        assert ws.receive_json()["type"] == "error"
+        ws.send_json({"type": "message", "text": "hi"})
+        assert "session" in ws.receive_json()["message"]
+        ws.send_text("x" * 20_000)
+        assert "too long" in ws.receive_json()["message"]
+        ws.send_json({"type": "message", "text": "<script>alert(1)</script> hi", "session": SESSION})
+        assert ws.receive_json() == {"type": "typing"}
+        reply = ws.receive_json()
+        assert reply["type"] == "reply" and "<script>" not in reply["html"]
+
+
+def test_the_same_client_message_id_is_answered_once(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as ws:
+        frame = {"type": "message", "text": "find Adele concerts", "session": SESSION, "id": "42"}
+        ws.send_json(frame)
+        assert ws.receive_json() == {"type": "typing"}
+        assert ws.receive_json()["type"] == "reply"
+        ws.send_json(frame)
+        assert ws.receive_json() == {"type": "typing"}
+        ws.send_json({**frame, "id": "43", "text": "thanks"})
+        assert ws.receive_json() == {"type": "typing"}
+        assert "welcome" in ws.receive_json()["text"]
