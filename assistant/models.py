@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -17,9 +17,31 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -40,7 +62,7 @@ class Person(Base):
     budget_minor: Mapped[int | None] = mapped_column(BigInteger)
     notify: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     community_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="person")
 
@@ -55,7 +77,7 @@ class ChannelIdentity(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(128))
-    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     person: Mapped[Person] = relationship(back_populates="identities")
 
@@ -99,10 +121,10 @@ class Event(Base):
     artist_id: Mapped[int] = mapped_column(ForeignKey("artist.id"))
     venue_id: Mapped[int] = mapped_column(ForeignKey("venue.id"))
     tour_name: Mapped[str] = mapped_column(String(120), default="")
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    doors_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    doors_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
-    announced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    announced_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     artist: Mapped[Artist] = relationship()
     venue: Mapped[Venue] = relationship()
@@ -123,8 +145,8 @@ class Offer(Base):
     name: Mapped[str] = mapped_column(String(120))  # section, flight number or hotel name
     origin: Mapped[str | None] = mapped_column(String(3))
     destination: Mapped[str | None] = mapped_column(String(3))
-    departs_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    arrives_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    departs_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    arrives_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     city: Mapped[str | None] = mapped_column(String(80))
     stars: Mapped[int | None] = mapped_column(Integer)
     price_minor: Mapped[int] = mapped_column(BigInteger)
@@ -142,7 +164,7 @@ class PricePoint(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     offer_id: Mapped[int] = mapped_column(ForeignKey("offer.id", ondelete="CASCADE"))
-    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     price_minor: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -159,8 +181,8 @@ class Quote(Base):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     channel: Mapped[str] = mapped_column(String(16), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Booking(Base):
@@ -186,9 +208,9 @@ class Booking(Base):
     channel: Mapped[str] = mapped_column(String(16), default="")
     route: Mapped[str | None] = mapped_column(String(8))
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TripGroup(Base):
@@ -204,7 +226,7 @@ class TripGroup(Base):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     status: Mapped[str] = mapped_column(String(16), default="open")
     chat_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class GroupMember(Base):
@@ -217,7 +239,7 @@ class GroupMember(Base):
     group_id: Mapped[int] = mapped_column(ForeignKey("trip_group.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
-    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Follow(Base):
@@ -229,7 +251,7 @@ class Follow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
     artist_id: Mapped[int] = mapped_column(ForeignKey("artist.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class PriceWatch(Base):
@@ -247,7 +269,7 @@ class PriceWatch(Base):
     target_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OutboxMessage(Base):
@@ -266,9 +288,9 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ProcessedMessage(Base):
@@ -280,7 +302,7 @@ class ProcessedMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     message_id: Mapped[str] = mapped_column(String(128))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ConversationEvent(Base):
@@ -298,7 +320,7 @@ class ConversationEvent(Base):
     ok: Mapped[bool] = mapped_column(Boolean, default=True)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CatalogueMeta(Base):
