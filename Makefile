@@ -27,6 +27,9 @@ chromium:
 	  || echo "chromium could not be installed: the browser test will skip"
 
 test: install-dev chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 lint: install-dev

@@ -34,7 +34,7 @@ def choose_model(settings: Settings, planner: PlannerCore) -> BaseChatModel:
     return ChatOpenAI(
         model=settings.llm_model,
         base_url=settings.llm_base_url or None,
-        api_key=key,  # type: ignore[arg-type]  # langchain-openai accepts a plain string
+        api_key=key,
         temperature=0,
         timeout=60,
         max_retries=2,

@@ -17,10 +17,52 @@ KINDS = ("artist", "venue", "city", "country", "region")
 # Short aliases that are also everyday words: they count only when written as shown.
 CASE_SENSITIVE = {"LA", "NY", "EU", "US", "AM", "Ed", "Bey", "Tay", "Dua", "Abel", "Karol", "Harry"}
 STOP_WORDS = {
-    "the", "in", "a", "an", "at", "on", "to", "for", "me", "my", "and", "or", "of", "is", "are",
-    "any", "show", "shows", "concert", "concerts", "tour", "dates", "what", "about", "near",
-    "find", "when", "where", "tickets", "ticket", "gig", "gigs", "live", "music", "playing",
-    "with", "from", "this", "that", "next", "there", "how", "plan", "trip", "book", "all",
+    "the",
+    "in",
+    "a",
+    "an",
+    "at",
+    "on",
+    "to",
+    "for",
+    "me",
+    "my",
+    "and",
+    "or",
+    "of",
+    "is",
+    "are",
+    "any",
+    "show",
+    "shows",
+    "concert",
+    "concerts",
+    "tour",
+    "dates",
+    "what",
+    "about",
+    "near",
+    "find",
+    "when",
+    "where",
+    "tickets",
+    "ticket",
+    "gig",
+    "gigs",
+    "live",
+    "music",
+    "playing",
+    "with",
+    "from",
+    "this",
+    "that",
+    "next",
+    "there",
+    "how",
+    "plan",
+    "trip",
+    "book",
+    "all",
 }
 
 
@@ -81,7 +123,9 @@ class EntityIndex:
                 aliases.extend(("artist", alias, artist.name) for alias in artist.aliases)
             for venue in session.scalars(select(Venue)):
                 aliases.append(("venue", venue.name, venue.name))
-                short = re.sub(r"\b(Stadium|Stadion|Arena|ArenA|Stade de|Estadio|Estádio da|Park)\b", "", venue.name).strip()
+                short = re.sub(
+                    r"\b(Stadium|Stadion|Arena|ArenA|Stade de|Estadio|Estádio da|Park)\b", "", venue.name
+                ).strip()
                 if short and short != venue.name and len(short) >= 4 and normalise(short) != normalise(venue.city):
                     aliases.append(("venue", short, venue.name))
                 aliases.append(("city", venue.city, venue.city))
@@ -145,7 +189,7 @@ class EntityIndex:
     def suggest(self, kind: str, name: str, limit: int = 3) -> list[str]:
         """The closest known names of `kind` to an unknown `name`, best first."""
         choices = {normalise(v): v for v in self.canonical.get(kind, [])}
-        hits = process.extract(normalise(name), choices.keys(), scorer=fuzz.WRatio, limit=limit, score_cutoff=50)
+        hits = process.extract(normalise(name), choices.keys(), scorer=fuzz.WRatio, limit=limit, score_cutoff=72)
         return [choices[hit[0]] for hit in hits]
 
 

@@ -6,10 +6,22 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 # Units of each currency per euro: fixed reference rates for the demo catalogue.
 RATES_PER_EUR: dict[str, Decimal] = {
-    "EUR": Decimal("1"), "GBP": Decimal("0.85"), "USD": Decimal("1.08"), "CHF": Decimal("0.95"),
-    "SEK": Decimal("11.4"), "DKK": Decimal("7.46"), "PLN": Decimal("4.3"), "CZK": Decimal("25.1"),
-    "JPY": Decimal("162"), "KRW": Decimal("1450"), "AUD": Decimal("1.64"), "SGD": Decimal("1.45"),
-    "AED": Decimal("3.97"), "CAD": Decimal("1.47"), "MXN": Decimal("19.6"), "BRL": Decimal("5.9"),
+    "EUR": Decimal("1"),
+    "GBP": Decimal("0.85"),
+    "USD": Decimal("1.08"),
+    "CHF": Decimal("0.95"),
+    "SEK": Decimal("11.4"),
+    "DKK": Decimal("7.46"),
+    "PLN": Decimal("4.3"),
+    "CZK": Decimal("25.1"),
+    "JPY": Decimal("162"),
+    "KRW": Decimal("1450"),
+    "AUD": Decimal("1.64"),
+    "SGD": Decimal("1.45"),
+    "AED": Decimal("3.97"),
+    "CAD": Decimal("1.47"),
+    "MXN": Decimal("19.6"),
+    "BRL": Decimal("5.9"),
 }
 SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
 ZERO_DECIMALS = {"JPY", "KRW"}

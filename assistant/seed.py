@@ -49,14 +49,57 @@ HOTEL_TIERS: tuple[tuple[str, int, float], ...] = (
     ("Palace Suites", 5, 1.9),
 )
 CITY_HOTEL_RATE_EUR: dict[str, int] = {
-    "London": 190, "Paris": 180, "Zurich": 210, "New York": 260, "Tokyo": 170, "Dubai": 160,
-    "Copenhagen": 170, "Stockholm": 150, "Amsterdam": 180, "Los Angeles": 220, "Sydney": 170,
-    "Singapore": 200, "Toronto": 170, "Chicago": 180, "Seoul": 130, "Munich": 150,
+    "London": 190,
+    "Paris": 180,
+    "Zurich": 210,
+    "New York": 260,
+    "Tokyo": 170,
+    "Dubai": 160,
+    "Copenhagen": 170,
+    "Stockholm": 150,
+    "Amsterdam": 180,
+    "Los Angeles": 220,
+    "Sydney": 170,
+    "Singapore": 200,
+    "Toronto": 170,
+    "Chicago": 180,
+    "Seoul": 130,
+    "Munich": 150,
 }
 FIRST_NAMES = (
-    "Ana", "Ben", "Chloé", "Dan", "Elif", "Farah", "Gus", "Hana", "Ines", "Jonas", "Kai", "Lena",
-    "Mateo", "Nora", "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tariq", "Uma", "Vera", "Will",
-    "Ximena", "Yusuf", "Zoe", "Aoife", "Bruno", "Carla", "Diego", "Emma", "Felix", "Greta",
+    "Ana",
+    "Ben",
+    "Chloé",
+    "Dan",
+    "Elif",
+    "Farah",
+    "Gus",
+    "Hana",
+    "Ines",
+    "Jonas",
+    "Kai",
+    "Lena",
+    "Mateo",
+    "Nora",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tariq",
+    "Uma",
+    "Vera",
+    "Will",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+    "Aoife",
+    "Bruno",
+    "Carla",
+    "Diego",
+    "Emma",
+    "Felix",
+    "Greta",
 )
 CHANNELS = ("web", "telegram", "whatsapp")
 COMMISSION_RATE = 0.08
@@ -125,13 +168,20 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
             artist_ids[spec.name] = artist.id
         venue_ids: dict[str, int] = {}
         for v in VENUES:
-            venue = Venue(
-                name=v.name, city=v.city, country=v.country, region=v.region, airport=v.airport,
-                latitude=v.latitude, longitude=v.longitude, timezone=v.timezone, capacity=v.capacity,
+            venue_row = Venue(
+                name=v.name,
+                city=v.city,
+                country=v.country,
+                region=v.region,
+                airport=v.airport,
+                latitude=v.latitude,
+                longitude=v.longitude,
+                timezone=v.timezone,
+                capacity=v.capacity,
             )
-            session.add(venue)
+            session.add(venue_row)
             session.flush()
-            venue_ids[v.name] = venue.id
+            venue_ids[v.name] = venue_row.id
 
         events: list[dict[str, Any]] = []
         for index, spec in enumerate(ARTISTS):
@@ -150,21 +200,28 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
                 venues.append(rng.choice(candidates))
             for day, venue in zip(sorted(dates), venues, strict=True):
                 starts = _local_show_time(venue, day, rng.choice((19, 20, 20, 21)))
-                events.append({
-                    "artist": spec.name, "venue": venue, "starts_at": starts, "popularity": popularity,
-                    "announced_at": min(now, starts - timedelta(days=rng.randint(120, 300))),
-                })
-        event_rows: list[dict[str, Any]] = []
+                events.append(
+                    {
+                        "artist": spec.name,
+                        "venue": venue,
+                        "starts_at": starts,
+                        "popularity": popularity,
+                        "announced_at": min(now, starts - timedelta(days=rng.randint(120, 300))),
+                    }
+                )
+        event_rows: list[Event] = []
         for e in events:
-            row = Event(
-                artist_id=artist_ids[e["artist"]], venue_id=venue_ids[e["venue"].name],
+            event_row = Event(
+                artist_id=artist_ids[e["artist"]],
+                venue_id=venue_ids[e["venue"].name],
                 tour_name=next(a.tour for a in ARTISTS if a.name == e["artist"]),
-                starts_at=e["starts_at"], doors_at=e["starts_at"] - timedelta(hours=2),
+                starts_at=e["starts_at"],
+                doors_at=e["starts_at"] - timedelta(hours=2),
                 status="scheduled" if e["starts_at"] > now else "completed",
                 announced_at=e["announced_at"],
             )
-            session.add(row)
-            event_rows.append(row)
+            session.add(event_row)
+            event_rows.append(event_row)
         session.flush()
         counts["events"] = len(event_rows)
 
@@ -172,20 +229,26 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
         offers: list[dict[str, Any]] = []
         histories: list[tuple[int, list[tuple[datetime, int]]]] = []
         cities = sorted(city_venue)
-        for e, row in zip(events, event_rows, strict=True):
-            venue: VenueSpec = e["venue"]
+        for e, event_row in zip(events, event_rows, strict=True):
+            venue = e["venue"]
             upcoming = e["starts_at"] > now
             base = rng.randint(70, 110) * e["popularity"]
             sold_share = rng.uniform(0.35, 0.97)
             for section, share, factor in SECTIONS:
                 capacity = max(20, int(venue.capacity * share))
                 face = round(base * factor)
-                offers.append({
-                    "kind": "ticket", "event_id": row.id, "name": section, "city": venue.city,
-                    "price_minor": face * 100, "capacity": capacity,
-                    "available": int(capacity * (1 - sold_share)) if upcoming else 0,
-                    "details": {"face_value_minor": face * 100},
-                })
+                offers.append(
+                    {
+                        "kind": "ticket",
+                        "event_id": event_row.id,
+                        "name": section,
+                        "city": venue.city,
+                        "price_minor": face * 100,
+                        "capacity": capacity,
+                        "available": int(capacity * (1 - sold_share)) if upcoming else 0,
+                        "details": {"face_value_minor": face * 100},
+                    }
+                )
                 history = []
                 observed = e["announced_at"]
                 while observed <= min(now, e["starts_at"]):
@@ -198,11 +261,19 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
             rate = CITY_HOTEL_RATE_EUR.get(venue.city, 120)
             for tier, stars, factor in HOTEL_TIERS:
                 nightly = round(rate * factor * rng.uniform(1.05, 1.35))
-                offers.append({
-                    "kind": "hotel", "event_id": row.id, "name": f"{venue.city} {tier}", "city": venue.city,
-                    "stars": stars, "price_minor": nightly * 100, "capacity": 60, "available": rng.randint(8, 60),
-                    "details": {"area": f"near {venue.name}", "walk_minutes": rng.randint(5, 25)},
-                })
+                offers.append(
+                    {
+                        "kind": "hotel",
+                        "event_id": event_row.id,
+                        "name": f"{venue.city} {tier}",
+                        "city": venue.city,
+                        "stars": stars,
+                        "price_minor": nightly * 100,
+                        "capacity": 60,
+                        "available": rng.randint(8, 60),
+                        "details": {"area": f"near {venue.name}", "walk_minutes": rng.randint(5, 25)},
+                    }
+                )
             if not upcoming:
                 continue
             origins = rng.sample([c for c in cities if c != venue.city], k=3)
@@ -220,19 +291,33 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
                     while observed <= now:
                         history.append((observed, flight_price_eur(km, departs, observed, jitter) * 100))
                         observed += timedelta(days=3)
-                    offers.append({
-                        "kind": "flight", "event_id": row.id, "name": f"RD{rng.randint(100, 9999)}",
-                        "origin": src.airport, "destination": dst.airport, "departs_at": departs,
-                        "arrives_at": departs + timedelta(hours=hours), "city": dst.city,
-                        "price_minor": history[-1][1], "capacity": 180, "available": rng.randint(4, 120),
-                        "details": {"leg": "outbound" if leg == 0 else "return", "km": round(km),
-                                    "from_city": src.city, "to_city": dst.city},
-                    })
+                    offers.append(
+                        {
+                            "kind": "flight",
+                            "event_id": event_row.id,
+                            "name": f"RD{rng.randint(100, 9999)}",
+                            "origin": src.airport,
+                            "destination": dst.airport,
+                            "departs_at": departs,
+                            "arrives_at": departs + timedelta(hours=hours),
+                            "city": dst.city,
+                            "price_minor": history[-1][1],
+                            "capacity": 180,
+                            "available": rng.randint(4, 120),
+                            "details": {
+                                "leg": "outbound" if leg == 0 else "return",
+                                "km": round(km),
+                                "from_city": src.city,
+                                "to_city": dst.city,
+                            },
+                        }
+                    )
                     histories.append((len(offers) - 1, history))
         offer_ids = list(session.scalars(insert(Offer).returning(Offer.id, sort_by_parameter_order=True), offers))
         points = [
             {"offer_id": offer_ids[i], "observed_at": at, "price_minor": price}
-            for i, history in histories for at, price in history
+            for i, history in histories
+            for at, price in history
         ]
         session.execute(insert(PricePoint), points)
         counts["offers"] = len(offers)
@@ -242,26 +327,42 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
         people: list[Person] = []
         for i in range(400):
             joined = now - timedelta(days=rng.randint(0, 240), hours=rng.randint(0, 23))
-            people.append(Person(
-                display_name=f"{rng.choice(FIRST_NAMES)} {chr(65 + i % 26)}.", role="traveller",
-                home_city=rng.choice(cities), currency=rng.choice(("EUR", "EUR", "GBP", "USD")),
-                usual_travellers=rng.choice((1, 2, 2, 3, 4)), created_at=joined,
-                community_opt_in=rng.random() < 0.3, notify={"tour_alerts": True, "price_drops": True},
-            ))
+            people.append(
+                Person(
+                    display_name=f"{rng.choice(FIRST_NAMES)} {chr(65 + i % 26)}.",
+                    role="traveller",
+                    home_city=rng.choice(cities),
+                    currency=rng.choice(("EUR", "EUR", "GBP", "USD")),
+                    usual_travellers=rng.choice((1, 2, 2, 3, 4)),
+                    created_at=joined,
+                    community_opt_in=rng.random() < 0.3,
+                    notify={"tour_alerts": True, "price_drops": True},
+                )
+            )
         staff = Person(display_name="Roadie staff", role="staff", created_at=now - timedelta(days=300))
         session.add_all([*people, staff])
         session.flush()
-        session.add_all([
-            ChannelIdentity(person_id=p.id, channel=CHANNELS[i % 3], external_id=f"demo-{i}", last_seen_at=now)
-            for i, p in enumerate(people)
-        ])
-        follows = {(p.id, artist_ids[name]) for p in people for name in rng.sample(list(artist_ids), k=rng.randint(1, 4))}
-        session.execute(insert(Follow), [{"person_id": p, "artist_id": a, "created_at": now - timedelta(days=rng.randint(1, 200))} for p, a in sorted(follows)])
+        session.add_all(
+            [
+                ChannelIdentity(person_id=p.id, channel=CHANNELS[i % 3], external_id=f"demo-{i}", last_seen_at=now)
+                for i, p in enumerate(people)
+            ]
+        )
+        follows = {
+            (p.id, artist_ids[name]) for p in people for name in rng.sample(list(artist_ids), k=rng.randint(1, 4))
+        }
+        session.execute(
+            insert(Follow),
+            [
+                {"person_id": p, "artist_id": a, "created_at": now - timedelta(days=rng.randint(1, 200))}
+                for p, a in sorted(follows)
+            ],
+        )
         counts["people"] = len(people) + 1
         counts["follows"] = len(follows)
 
         ticket_offers = [(i, o) for i, o in enumerate(offers) if o["kind"] == "ticket"]
-        starts_by_event = {row.id: row.starts_at for row in event_rows}
+        starts_by_event = {r.id: r.starts_at for r in event_rows}
         bookings: list[dict[str, Any]] = []
         quotes: list[dict[str, Any]] = []
         log: list[dict[str, Any]] = []
@@ -276,43 +377,126 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
             total = offer["price_minor"] * travellers
             channel = rng.choice(CHANNELS)
             cancelled = rng.random() < 0.06
-            quotes.append({
-                "person_id": person.id, "event_id": offer["event_id"], "travellers": travellers,
-                "total_minor": total, "currency": "EUR", "channel": channel, "created_at": created,
-                "expires_at": created + timedelta(minutes=30),
-                "items": [{"offer_id": offer_ids[index], "kind": "ticket", "quantity": travellers}],
-            })
-            bookings.append({
-                "reference": f"RD{n:05d}", "idempotency_key": f"demo-{n}", "person_id": person.id,
-                "event_id": offer["event_id"], "travellers": travellers, "tickets": travellers,
-                "total_minor": total, "commission_minor": round(total * COMMISSION_RATE), "currency": "EUR",
-                "status": "cancelled" if cancelled else "paid", "channel": channel,
-                "refund_minor": total if cancelled else 0, "created_at": created, "paid_at": created,
-                "cancelled_at": created + timedelta(days=2) if cancelled else None,
-                "items": [{"offer_id": offer_ids[index], "kind": "ticket", "name": offer["name"], "quantity": travellers, "unit_minor": offer["price_minor"]}],
-            })
-            log.append({"person_id": person.id, "channel": channel, "kind": "booking", "tools": ["book_trip"], "ok": True, "created_at": created, "detail": {"event_id": offer["event_id"]}})
+            quotes.append(
+                {
+                    "person_id": person.id,
+                    "event_id": offer["event_id"],
+                    "travellers": travellers,
+                    "total_minor": total,
+                    "currency": "EUR",
+                    "channel": channel,
+                    "created_at": created,
+                    "expires_at": created + timedelta(minutes=30),
+                    "items": [{"offer_id": offer_ids[index], "kind": "ticket", "quantity": travellers}],
+                }
+            )
+            bookings.append(
+                {
+                    "reference": f"RD{n:05d}",
+                    "idempotency_key": f"demo-{n}",
+                    "person_id": person.id,
+                    "event_id": offer["event_id"],
+                    "travellers": travellers,
+                    "tickets": travellers,
+                    "total_minor": total,
+                    "commission_minor": round(total * COMMISSION_RATE),
+                    "currency": "EUR",
+                    "status": "cancelled" if cancelled else "paid",
+                    "channel": channel,
+                    "refund_minor": total if cancelled else 0,
+                    "created_at": created,
+                    "paid_at": created,
+                    "cancelled_at": created + timedelta(days=2) if cancelled else None,
+                    "items": [
+                        {
+                            "offer_id": offer_ids[index],
+                            "kind": "ticket",
+                            "name": offer["name"],
+                            "quantity": travellers,
+                            "unit_minor": offer["price_minor"],
+                        }
+                    ],
+                }
+            )
+            log.append(
+                {
+                    "person_id": person.id,
+                    "channel": channel,
+                    "kind": "booking",
+                    "tools": ["book_trip"],
+                    "ok": True,
+                    "created_at": created,
+                    "detail": {"event_id": offer["event_id"]},
+                }
+            )
         for _ in range(len(quotes) * 2):
             person = rng.choice(people)
             _, offer = rng.choice(ticket_offers)
             created = now - timedelta(days=rng.randint(0, 150), minutes=rng.randint(0, 1439))
             travellers = rng.choice((1, 2, 3, 4))
-            quotes.append({
-                "person_id": person.id, "event_id": offer["event_id"], "travellers": travellers,
-                "total_minor": offer["price_minor"] * travellers, "currency": "EUR", "channel": rng.choice(CHANNELS),
-                "created_at": created, "expires_at": created + timedelta(minutes=30), "items": [],
-            })
+            quotes.append(
+                {
+                    "person_id": person.id,
+                    "event_id": offer["event_id"],
+                    "travellers": travellers,
+                    "total_minor": offer["price_minor"] * travellers,
+                    "currency": "EUR",
+                    "channel": rng.choice(CHANNELS),
+                    "created_at": created,
+                    "expires_at": created + timedelta(minutes=30),
+                    "items": [],
+                }
+            )
         for q in quotes:
-            log.append({"person_id": q["person_id"], "channel": q["channel"], "kind": "quote", "tools": ["plan_trip"], "ok": True, "created_at": q["created_at"], "detail": {"event_id": q["event_id"]}})
+            log.append(
+                {
+                    "person_id": q["person_id"],
+                    "channel": q["channel"],
+                    "kind": "quote",
+                    "tools": ["plan_trip"],
+                    "ok": True,
+                    "created_at": q["created_at"],
+                    "detail": {"event_id": q["event_id"]},
+                }
+            )
         for _ in range(len(quotes) * 3):
             person = rng.choice(people)
             created = now - timedelta(days=rng.randint(0, 150), minutes=rng.randint(0, 1439))
             channel = rng.choice(CHANNELS)
-            log.append({"person_id": person.id, "channel": channel, "kind": "search", "tools": ["search_events"], "ok": True, "created_at": created, "detail": {}})
-            log.append({"person_id": person.id, "channel": channel, "kind": "turn", "tools": ["search_events"], "ok": True, "latency_ms": rng.randint(25, 140), "created_at": created, "detail": {}})
+            log.append(
+                {
+                    "person_id": person.id,
+                    "channel": channel,
+                    "kind": "search",
+                    "tools": ["search_events"],
+                    "ok": True,
+                    "created_at": created,
+                    "detail": {},
+                }
+            )
+            log.append(
+                {
+                    "person_id": person.id,
+                    "channel": channel,
+                    "kind": "turn",
+                    "tools": ["search_events"],
+                    "ok": True,
+                    "latency_ms": rng.randint(25, 140),
+                    "created_at": created,
+                    "detail": {},
+                }
+            )
         session.execute(insert(Quote), quotes)
         session.execute(insert(Booking), bookings)
-        session.execute(insert(ConversationEvent), [{"conversation": "", "latency_ms": None, **row} if "latency_ms" not in row else {"conversation": "", **row} for row in log])
+        session.execute(
+            insert(ConversationEvent),
+            [
+                {"conversation": "", "latency_ms": None, **row}
+                if "latency_ms" not in row
+                else {"conversation": "", **row}
+                for row in log
+            ],
+        )
         session.add(CatalogueMeta(key="seeded_at", value=now.isoformat()))
         counts["bookings"] = len(bookings)
         counts["quotes"] = len(quotes)

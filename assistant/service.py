@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from assistant.clock import Clock
 from assistant.context import Caller, Services, TurnContext
 from assistant.messages import Button, Inbound, Reply, Role, ToolCall
-from assistant.planner.core import BUTTONS_KEY
 from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
+from assistant.planner.core import BUTTONS_KEY
 
 log = logging.getLogger(__name__)
 TURN_TIMEOUT_S = 90.0
@@ -63,11 +63,14 @@ class ConversationService:
         text = inbound.text.strip()
         limit = self.services.settings.max_message_chars
         if not text:
-            return Reply("I didn't catch anything there — what would you like to do? "
-                         'Try "any Coldplay shows in Europe?"')
+            return Reply(
+                'I didn\'t catch anything there — what would you like to do? Try "any Coldplay shows in Europe?"'
+            )
         if len(text) > limit:
-            return Reply(f"That message is {len(text):,} characters long; I read up to {limit:,}. "
-                         "Could you send a shorter version?")
+            return Reply(
+                f"That message is {len(text):,} characters long; I read up to {limit:,}. "
+                "Could you send a shorter version?"
+            )
         if inbound.message_id and not await asyncio.to_thread(self._first_delivery, inbound):
             return None
         async with self._locks.hold(inbound.key.thread()):
@@ -76,8 +79,11 @@ class ConversationService:
     def _first_delivery(self, inbound: Inbound) -> bool:
         try:
             with self.services.db.session() as session:
-                session.add(ProcessedMessage(
-                    channel=inbound.key.channel, message_id=inbound.message_id, received_at=self.clock.now()))
+                session.add(
+                    ProcessedMessage(
+                        channel=inbound.key.channel, message_id=inbound.message_id, received_at=self.clock.now()
+                    )
+                )
         except IntegrityError:
             return False
         return True
@@ -87,21 +93,29 @@ class ConversationService:
         external_id = inbound.key.user_id or inbound.key.chat_id
         now = self.clock.now()
         with self.services.db.session() as session:
-            identity = session.scalars(select(ChannelIdentity).where(
-                ChannelIdentity.channel == inbound.key.channel, ChannelIdentity.external_id == external_id)).first()
+            identity = session.scalars(
+                select(ChannelIdentity).where(
+                    ChannelIdentity.channel == inbound.key.channel, ChannelIdentity.external_id == external_id
+                )
+            ).first()
             if identity is None:
                 person = Person(display_name=inbound.display_name, role=inbound.role, created_at=now)
                 session.add(person)
                 session.flush()
-                identity = ChannelIdentity(person_id=person.id, channel=inbound.key.channel,
-                                           external_id=external_id, last_seen_at=now)
+                identity = ChannelIdentity(
+                    person_id=person.id, channel=inbound.key.channel, external_id=external_id, last_seen_at=now
+                )
                 session.add(identity)
             else:
                 identity.last_seen_at = now
             person = session.get_one(Person, identity.person_id)
             return Caller(
-                person_id=person.id, role=inbound.role, channel=inbound.key.channel,
-                conversation=inbound.key.thread(), currency=person.currency, home_city=person.home_city,
+                person_id=person.id,
+                role=inbound.role,
+                channel=inbound.key.channel,
+                conversation=inbound.key.thread(),
+                currency=person.currency,
+                home_city=person.home_city,
             )
 
     async def _turn(self, inbound: Inbound, text: str) -> Reply:
@@ -111,11 +125,14 @@ class ConversationService:
         try:
             caller = await asyncio.to_thread(self.caller_for, inbound)
             agent = self._agents[inbound.role]
-            result = await asyncio.wait_for(agent.ainvoke(
-                {"messages": [HumanMessage(content=text)]},
-                config={"configurable": {"thread_id": inbound.key.thread()}},
-                context=TurnContext(caller=caller, services=self.services),
-            ), timeout=TURN_TIMEOUT_S)
+            result = await asyncio.wait_for(
+                agent.ainvoke(
+                    {"messages": [HumanMessage(content=text)]},
+                    config={"configurable": {"thread_id": inbound.key.thread()}},
+                    context=TurnContext(caller=caller, services=self.services),
+                ),
+                timeout=TURN_TIMEOUT_S,
+            )
             reply = self._reply_from(result["messages"])
             ok = True
         except TimeoutError:
@@ -147,8 +164,16 @@ class ConversationService:
 
     def _log_turn(self, inbound: Inbound, caller: Caller | None, reply: Reply, ok: bool, latency_ms: int) -> None:
         with self.services.db.session() as session:
-            session.add(ConversationEvent(
-                person_id=caller.person_id if caller else None, channel=inbound.key.channel,
-                conversation=inbound.key.thread(), kind="turn", tools=[c.name for c in reply.tool_calls],
-                ok=ok, latency_ms=latency_ms, created_at=self.clock.now(), detail={},
-            ))
+            session.add(
+                ConversationEvent(
+                    person_id=caller.person_id if caller else None,
+                    channel=inbound.key.channel,
+                    conversation=inbound.key.thread(),
+                    kind="turn",
+                    tools=[c.name for c in reply.tool_calls],
+                    ok=ok,
+                    latency_ms=latency_ms,
+                    created_at=self.clock.now(),
+                    detail={},
+                )
+            )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import uuid
+from dataclasses import dataclass, field
 
 from assistant.messages import ConversationKey, Inbound, Reply, Role
 from channels.base import Handler
@@ -17,8 +17,14 @@ class FakeChannel:
     name: str = "fake"
     sent: list[tuple[str, Reply]] = field(default_factory=list)
 
-    async def say(self, text: str, user: str = "ana", role: Role = "traveller", chat: str | None = None,
-                  message_id: str | None = None) -> Reply | None:
+    async def say(
+        self,
+        text: str,
+        user: str = "ana",
+        role: Role = "traveller",
+        chat: str | None = None,
+        message_id: str | None = None,
+    ) -> Reply | None:
         """Send `text` as `user` and return Roadie's reply (None when dropped as a duplicate)."""
         key = ConversationKey(channel=self.name, chat_id=chat or user, user_id=user)
         mid = message_id if message_id is not None else uuid.uuid4().hex

@@ -16,7 +16,9 @@ def markdown_to_html(text: str) -> str:
         escaped = html.escape(line)
         escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
         escaped = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", escaped)
-        escaped = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2" target="_blank" rel="noopener">\1</a>', escaped)
+        escaped = re.sub(
+            r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2" target="_blank" rel="noopener">\1</a>', escaped
+        )
         if escaped.startswith("- "):
             if not in_list:
                 out.append("<ul>")

@@ -79,7 +79,9 @@ class WebChannel:
                     session = given
                     self._sockets[session] = socket
                 if session is None:
-                    await socket.send_json({"type": "error", "message": "Start with a message that carries your session id."})
+                    await socket.send_json(
+                        {"type": "error", "message": "Start with a message that carries your session id."}
+                    )
                     continue
                 text = frame.get("text") if frame["type"] == "message" else frame.get("value")
                 if not isinstance(text, str):

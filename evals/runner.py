@@ -19,8 +19,17 @@ from knowledge.embeddings import Embedder
 # Evals fix "now" so relative dates ("in May", "next month") always mean the same days.
 EVAL_NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 WRITE_TOOLS = {
-    "follow_artist", "unfollow_artist", "book_trip", "cancel_booking", "watch_price", "create_group",
-    "join_group", "create_poll", "add_expense", "settle_up", "set_preferences",
+    "follow_artist",
+    "unfollow_artist",
+    "book_trip",
+    "cancel_booking",
+    "watch_price",
+    "create_group",
+    "join_group",
+    "create_poll",
+    "add_expense",
+    "settle_up",
+    "set_preferences",
 }
 OUT_OF_SCOPE_OK = {"ask_knowledge"}
 
@@ -47,11 +56,16 @@ def load_cases(path: Path) -> list[Case]:
             raw = json.loads(line)
         except ValueError as error:
             raise ValueError(f"{path}:{number}: not valid JSON ({error})") from None
-        cases.append(Case(
-            id=raw["id"], message=raw["message"], expect_tool=raw.get("expect_tool"),
-            expect_args=raw.get("expect_args") or {}, history=raw.get("history") or [],
-            role=raw.get("role", "traveller"),
-        ))
+        cases.append(
+            Case(
+                id=raw["id"],
+                message=raw["message"],
+                expect_tool=raw.get("expect_tool"),
+                expect_args=raw.get("expect_args") or {},
+                history=raw.get("history") or [],
+                role=raw.get("role", "traveller"),
+            )
+        )
     return cases
 
 
@@ -106,12 +120,20 @@ async def run_cases(cases: list[Case], handle: Any) -> dict[str, Any]:
         "args_accuracy": _share(sum(r[3] for r in in_scope), len(in_scope)),
         "out_of_scope_accuracy": _share(sum(r[2] for r in out_scope), len(out_scope)),
         "write_false_rate": _share(sum(any(c.name in WRITE_TOOLS for c in r[1]) for r in out_scope), len(out_scope)),
-        "latency_ms": {"p50": round(statistics.median(latencies), 1) if latencies else 0.0,
-                       "p95": round(_percentile(latencies, 0.95), 1)},
+        "latency_ms": {
+            "p50": round(statistics.median(latencies), 1) if latencies else 0.0,
+            "p95": round(_percentile(latencies, 0.95), 1),
+        },
         "failures": [
-            {"id": case.id, "message": case.message, "expected": {"tool": case.expect_tool, "args": case.expect_args},
-             "got": [{"tool": c.name, "args": c.args} for c in calls], "why": why}
-            for case, calls, tool_ok, args_ok, why in results if not (tool_ok and args_ok)
+            {
+                "id": case.id,
+                "message": case.message,
+                "expected": {"tool": case.expect_tool, "args": case.expect_args},
+                "got": [{"tool": c.name, "args": c.args} for c in calls],
+                "why": why,
+            }
+            for case, calls, tool_ok, args_ok, why in results
+            if not (tool_ok and args_ok)
         ],
     }
 

@@ -44,9 +44,7 @@ class Embedder:
                     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                     from sentence_transformers import SentenceTransformer
 
-                    self._model = SentenceTransformer(
-                        self._model_path or bundled_model_path(), device="cpu"
-                    )
+                    self._model = SentenceTransformer(self._model_path or bundled_model_path(), device="cpu")
         return self._model
 
     def warm_up(self) -> None:

@@ -16,7 +16,9 @@ from tests.servers import serve_in_thread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)"
+)
 
 
 def test_type_a_message_see_reply_and_click_a_button(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
@@ -32,7 +34,8 @@ def test_type_a_message_see_reply_and_click_a_button(settings: Settings, embedde
             page.fill("#input", "any Coldplay shows in Europe?")
             page.press("#input", "Enter")
             reply = page.wait_for_selector(".bubble.bot", timeout=20_000)
-            assert reply is not None and "Coldplay" in reply.inner_text()
+            assert reply is not None
+            assert "Coldplay" in reply.inner_text()
             button = page.wait_for_selector("#buttons button", timeout=5_000)
             assert button is not None
             label = button.inner_text()

@@ -19,9 +19,36 @@ from tests.conftest import NOW
 
 POSTGRES_URL = os.environ.get("ROADIE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRED_CITIES = {
-    "London", "Manchester", "Dublin", "Paris", "Brussels", "Amsterdam", "Berlin", "Munich", "Vienna", "Prague",
-    "Warsaw", "Copenhagen", "Stockholm", "Zurich", "Milan", "Rome", "Madrid", "Barcelona", "Lisbon", "New York",
-    "Chicago", "Los Angeles", "Toronto", "Mexico City", "São Paulo", "Tokyo", "Seoul", "Sydney", "Singapore", "Dubai",
+    "London",
+    "Manchester",
+    "Dublin",
+    "Paris",
+    "Brussels",
+    "Amsterdam",
+    "Berlin",
+    "Munich",
+    "Vienna",
+    "Prague",
+    "Warsaw",
+    "Copenhagen",
+    "Stockholm",
+    "Zurich",
+    "Milan",
+    "Rome",
+    "Madrid",
+    "Barcelona",
+    "Lisbon",
+    "New York",
+    "Chicago",
+    "Los Angeles",
+    "Toronto",
+    "Mexico City",
+    "São Paulo",
+    "Tokyo",
+    "Seoul",
+    "Sydney",
+    "Singapore",
+    "Dubai",
 }
 
 
@@ -76,7 +103,9 @@ def test_demo_catalogue_is_deterministic_and_complete(tmp_path: Path) -> None:
 
     def snapshot(db: Database) -> list[tuple[str, str, str]]:
         with db.session() as session:
-            rows = session.execute(select(Artist.name, Venue.name, Event.starts_at).join(Event.artist).join(Event.venue).order_by(Event.id))
+            rows = session.execute(
+                select(Artist.name, Venue.name, Event.starts_at).join(Event.artist).join(Event.venue).order_by(Event.id)
+            )
             return [(a, v, str(s)) for a, v, s in rows]
 
     assert snapshot(first) == snapshot(second)
@@ -84,7 +113,8 @@ def test_demo_catalogue_is_deterministic_and_complete(tmp_path: Path) -> None:
         assert set(session.scalars(select(Artist.name))) == {a.name for a in ARTISTS}
         assert set(session.scalars(select(Venue.city))) == REQUIRED_CITIES
         starts = list(session.scalars(select(Event.starts_at).where(Event.starts_at > NOW)))
-        assert min(starts) - NOW < timedelta(days=45) and max(starts) - NOW > timedelta(days=300)
+        assert min(starts) - NOW < timedelta(days=45)
+        assert max(starts) - NOW > timedelta(days=300)
         assert max(starts) - NOW < timedelta(days=366)
         for kind in ("ticket", "flight", "hotel"):
             assert session.scalar(select(func.count()).select_from(Offer).where(Offer.kind == kind))
@@ -99,5 +129,9 @@ def test_flight_prices_rise_as_departure_nears_like_real_fares(tmp_path: Path) -
     with db.session() as session:
         soon = session.scalars(select(Offer).where(Offer.kind == "flight").order_by(Offer.departs_at)).first()
         assert soon is not None
-        history = list(session.scalars(select(PricePoint.price_minor).where(PricePoint.offer_id == soon.id).order_by(PricePoint.observed_at)))
+        history = list(
+            session.scalars(
+                select(PricePoint.price_minor).where(PricePoint.offer_id == soon.id).order_by(PricePoint.observed_at)
+            )
+        )
     assert history[-1] > history[0], "a flight days away costs more than it did weeks ago"

@@ -18,14 +18,22 @@ def test_scoring_rules() -> None:
     assert score_case(case, [ToolCall("get_tour", {"artist": "Coldplay"})])[:2] == (False, False)
     assert score_case(case, [ToolCall("search_events", {"artist": "Coldplay"}), ToolCall("book_trip", {})])[0] is False
     out = Case(id="y", message="m", expect_tool=None)
-    assert score_case(out, [])[0] and score_case(out, [ToolCall("ask_knowledge", {})])[0]
+    assert score_case(out, [])[0]
+    assert score_case(out, [ToolCall("ask_knowledge", {})])[0]
     assert not score_case(out, [ToolCall("search_events", {})])[0]
 
 
 async def test_starter_dataset_report(embedder: Embedder) -> None:
     report = await run_eval(ROOT / "evals" / "datasets" / "starter.jsonl", embedder=embedder)
-    assert set(report) >= {"cases", "tool_accuracy", "args_accuracy", "out_of_scope_accuracy",
-                           "write_false_rate", "latency_ms", "failures"}
+    assert set(report) >= {
+        "cases",
+        "tool_accuracy",
+        "args_accuracy",
+        "out_of_scope_accuracy",
+        "write_false_rate",
+        "latency_ms",
+        "failures",
+    }
     assert report["cases"] >= 45
     assert report["tool_accuracy"] >= 0.95, report["failures"]
     assert report["args_accuracy"] >= 0.9, report["failures"]

@@ -24,7 +24,9 @@ def client(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
 
 def test_page_health_and_metrics(client: TestClient) -> None:
     page = client.get("/")
-    assert page.status_code == 200 and "Roadie" in page.text and "/static/chat.js" in page.text
+    assert page.status_code == 200
+    assert "Roadie" in page.text
+    assert "/static/chat.js" in page.text
     assert client.get("/static/chat.js").status_code == 200
     assert client.get("/healthz").json() == {"status": "ok"}
     assert "roadie_turns_total 0" in client.get("/metrics").text
@@ -35,9 +37,12 @@ def test_message_gets_typing_then_reply_with_buttons(client: TestClient) -> None
         ws.send_json({"type": "message", "text": "any Coldplay shows in Europe?", "session": SESSION})
         assert ws.receive_json() == {"type": "typing"}
         reply = ws.receive_json()
-        assert reply["type"] == "reply" and "Coldplay" in reply["text"]
-        assert "<strong>Coldplay</strong>" in reply["html"] and "<li>" in reply["html"]
-        assert reply["buttons"] and {"label", "value"} <= set(reply["buttons"][0])
+        assert reply["type"] == "reply"
+        assert "Coldplay" in reply["text"]
+        assert "<strong>Coldplay</strong>" in reply["html"]
+        assert "<li>" in reply["html"]
+        assert reply["buttons"]
+        assert {"label", "value"} <= set(reply["buttons"][0])
         ws.send_json({"type": "button", "value": reply["buttons"][0]["value"], "session": SESSION})
         assert ws.receive_json() == {"type": "typing"}
         assert ws.receive_json()["type"] == "reply"
@@ -56,7 +61,8 @@ def test_garbage_frames_get_an_error_and_the_socket_stays_usable(client: TestCli
         ws.send_json({"type": "message", "text": "<script>alert(1)</script> hi", "session": SESSION})
         assert ws.receive_json() == {"type": "typing"}
         reply = ws.receive_json()
-        assert reply["type"] == "reply" and "<script>" not in reply["html"]
+        assert reply["type"] == "reply"
+        assert "<script>" not in reply["html"]
 
 
 def test_the_same_client_message_id_is_answered_once(client: TestClient) -> None:

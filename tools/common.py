@@ -24,8 +24,9 @@ def resolve(ctx: TurnContext, kind: str, name: str | None) -> str | None:
     if found:
         return found
     suggestions = index.suggest(kind, name)
-    label = {"artist": "an artist", "city": "a city", "country": "a country", "region": "a region",
-             "venue": "a venue"}[kind]
+    label = {"artist": "an artist", "city": "a city", "country": "a country", "region": "a region", "venue": "a venue"}[
+        kind
+    ]
     text = f"I don't know {label} called **{name.strip()}**"
     if suggestions:
         text += " — did you mean " + " or ".join(f"**{s}**" for s in suggestions[:2]) + "?"
@@ -45,7 +46,7 @@ def parse_day(value: str | None, field: str) -> date | None:
         return date.fromisoformat(value.strip()[:10])
     except ValueError:
         raise UserFacingError(
-            f"I couldn't read the date **{value}** for {field}. Try something like 2027-05-14 or \"in May\"."
+            f'I couldn\'t read the date **{value}** for {field}. Try something like 2027-05-14 or "in May".'
         ) from None
 
 
@@ -57,7 +58,7 @@ def local_time(moment: datetime, timezone: str) -> datetime:
 
 
 def describe_when(event: Event) -> str:
-    """"Sat 6 Jun 2027, 20:00" in the venue's local time."""
+    """ "Sat 6 Jun 2027, 20:00" in the venue's local time."""
     local = local_time(event.starts_at, event.venue.timezone)
     return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
 
@@ -71,7 +72,7 @@ def cheapest_tickets(session: Session, event_ids: list[int]) -> dict[int, tuple[
         .where(Offer.kind == "ticket", Offer.event_id.in_(event_ids), Offer.available > 0)
         .group_by(Offer.event_id)
     )
-    return {event_id: (price, currency) for event_id, price, currency in rows}
+    return {event_id: (price, currency) for event_id, price, currency in rows if event_id is not None}
 
 
 def event_line(event: Event, price: tuple[int, str] | None, currency: str) -> str:
@@ -81,10 +82,20 @@ def event_line(event: Event, price: tuple[int, str] | None, currency: str) -> st
     return f"- **{describe_when(event)}** · {where}{cost}"
 
 
-def log_event(session: Session, ctx: TurnContext, kind: str, tool: str, detail: dict[str, object], ok: bool = True) -> None:
+def log_event(
+    session: Session, ctx: TurnContext, kind: str, tool: str, detail: dict[str, object], ok: bool = True
+) -> None:
     """Record a funnel event (search, quote, booking, refusal) in the assistant's own log."""
     caller = ctx.caller
-    session.add(ConversationEvent(
-        person_id=caller.person_id, channel=caller.channel, conversation=caller.conversation,
-        kind=kind, tools=[tool], ok=ok, detail=detail, created_at=ctx.services.clock.now(),
-    ))
+    session.add(
+        ConversationEvent(
+            person_id=caller.person_id,
+            channel=caller.channel,
+            conversation=caller.conversation,
+            kind=kind,
+            tools=[tool],
+            ok=ok,
+            detail=detail,
+            created_at=ctx.services.clock.now(),
+        )
+    )

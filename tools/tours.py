@@ -18,7 +18,7 @@ from tools.common import cheapest_tickets, event_line, log_event, parse_day, res
 SHOWN = 8
 
 
-def _upcoming(now: datetime) -> Select[tuple[Event]]:
+def _upcoming(now: datetime) -> Select[Event]:
     return (
         select(Event)
         .join(Event.artist)
@@ -37,13 +37,26 @@ def _where_phrase(city: str | None, country: str | None, region: str | None, ven
 @roadie_tool(
     summary="find shows by artist, city, country or dates",
     examples=(
-        "any Coldplay shows in Europe?", "find Metallica concerts", "what concerts are in Berlin in June",
-        "is Taylor Swift playing in London", "shows in Lisbon next month", "gigs in Paris this summer",
-        "I want to see Dua Lipa live", "where can I see Bad Bunny", "concerts near Madrid in May",
-        "what's on at Wembley", "find me rock concerts in Germany", "any shows this weekend",
-        "buscar conciertos de Shakira", "Konzerte in München", "concerts à Paris en juin",
-        "shows do Coldplay em Lisboa", "who is playing in Tokyo", "Billie Eilish tickets",
-        "looking for a concert in New York in March", "anything in Amsterdam next week",
+        "any Coldplay shows in Europe?",
+        "find Metallica concerts",
+        "what concerts are in Berlin in June",
+        "is Taylor Swift playing in London",
+        "shows in Lisbon next month",
+        "gigs in Paris this summer",
+        "I want to see Dua Lipa live",
+        "where can I see Bad Bunny",
+        "concerts near Madrid in May",
+        "what's on at Wembley",
+        "find me rock concerts in Germany",
+        "any shows this weekend",
+        "buscar conciertos de Shakira",
+        "Konzerte in München",
+        "concerts à Paris en juin",
+        "shows do Coldplay em Lisboa",
+        "who is playing in Tokyo",
+        "Billie Eilish tickets",
+        "looking for a concert in New York in March",
+        "anything in Amsterdam next week",
     ),
 )
 def search_events(
@@ -107,12 +120,17 @@ def search_events(
     if start:
         dated = dated.where(Event.starts_at >= datetime.combine(start, time.min, UTC) - timedelta(hours=14))
     if end:
-        dated = dated.where(Event.starts_at < datetime.combine(end + timedelta(days=1), time.min, UTC) + timedelta(hours=14))
+        dated = dated.where(
+            Event.starts_at < datetime.combine(end + timedelta(days=1), time.min, UTC) + timedelta(hours=14)
+        )
 
     who = f"**{artist_name}**" if artist_name else (f"{genre} " if genre else "") + "shows"
     where = _where_phrase(city_name, country_name, region_name, venue_name)
-    when = f" between {start:%-d %b} and {end:%-d %b %Y}" if start and end else (
-        f" from {start:%-d %b %Y}" if start else (f" until {end:%-d %b %Y}" if end else ""))
+    when = (
+        f" between {start:%-d %b} and {end:%-d %b %Y}"
+        if start and end
+        else (f" from {start:%-d %b %Y}" if start else (f" until {end:%-d %b %Y}" if end else ""))
+    )
     with ctx.services.db.session() as session:
         events = list(session.scalars(dated).unique())
         if not events and (start or end):
@@ -122,9 +140,19 @@ def search_events(
                 events = nearby
                 when = ""
         prices = cheapest_tickets(session, [e.id for e in events[:SHOWN]])
-        log_event(session, ctx, "search", "search_events", {
-            "artist": artist_name, "city": city_name, "country": country_name, "region": region_name,
-            "results": len(events)})
+        log_event(
+            session,
+            ctx,
+            "search",
+            "search_events",
+            {
+                "artist": artist_name,
+                "city": city_name,
+                "country": country_name,
+                "region": region_name,
+                "results": len(events),
+            },
+        )
 
     currency = ctx.caller.currency
     if not events:
@@ -134,9 +162,15 @@ def search_events(
             hint = [Button(f"Full {artist_name} tour", f"show me the {artist_name} tour")]
         return ToolAnswer("\n".join([*notes, text]), buttons=hint, data={"events": []})
 
-    header = notes[-1] if notes and notes[-1].endswith("are:") else (
-        f"{who}{where}{when}: {len(events)} upcoming show{'s' if len(events) != 1 else ''}"
-        + (f", here are the first {SHOWN}" if len(events) > SHOWN else "") + ":")
+    header = (
+        notes[-1]
+        if notes and notes[-1].endswith("are:")
+        else (
+            f"{who}{where}{when}: {len(events)} upcoming show{'s' if len(events) != 1 else ''}"
+            + (f", here are the first {SHOWN}" if len(events) > SHOWN else "")
+            + ":"
+        )
+    )
     lines = [n for n in notes if n != header] + [header[0].upper() + header[1:]]
     lines += [event_line(e, prices.get(e.id), currency) for e in events[:SHOWN]]
     buttons: list[Button] = []
@@ -147,8 +181,18 @@ def search_events(
     if not city_name and not venue_name and len({e.venue.city for e in events}) > 1:
         first_city = events[0].venue.city
         buttons.append(Button(f"Only {first_city}", f"what about {first_city}?"))
-    data = {"events": [{"id": e.id, "artist": e.artist.name, "city": e.venue.city, "venue": e.venue.name,
-                        "starts_at": e.starts_at.isoformat()} for e in events[:SHOWN]]}
+    data = {
+        "events": [
+            {
+                "id": e.id,
+                "artist": e.artist.name,
+                "city": e.venue.city,
+                "venue": e.venue.name,
+                "starts_at": e.starts_at.isoformat(),
+            }
+            for e in events[:SHOWN]
+        ]
+    }
     return ToolAnswer("\n".join(lines), buttons=buttons, data=data)
 
 
@@ -161,11 +205,20 @@ def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 @roadie_tool(
     summary="show an artist's whole tour",
     examples=(
-        "show me the Taylor Swift tour", "Coldplay tour dates", "when is Ed Sheeran touring",
-        "full tour schedule for Metallica", "where is Beyoncé playing this year", "all Adele dates",
-        "list every Harry Styles show", "Rammstein world tour", "what's the Bad Bunny tour like",
-        "gira de Karol G", "Tourdaten von Rammstein", "dates de la tournée de Dua Lipa",
-        "when is she playing near me", "upcoming dates for Arctic Monkeys",
+        "show me the Taylor Swift tour",
+        "Coldplay tour dates",
+        "when is Ed Sheeran touring",
+        "full tour schedule for Metallica",
+        "where is Beyoncé playing this year",
+        "all Adele dates",
+        "list every Harry Styles show",
+        "Rammstein world tour",
+        "what's the Bad Bunny tour like",
+        "gira de Karol G",
+        "Tourdaten von Rammstein",
+        "dates de la tournée de Dua Lipa",
+        "when is she playing near me",
+        "upcoming dates for Arctic Monkeys",
     ),
 )
 def get_tour(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
@@ -186,18 +239,33 @@ def get_tour(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
         if ctx.caller.home_city:
             home = session.scalars(select(Venue).where(Venue.city == ctx.caller.home_city)).first()
     if not events:
-        return ToolAnswer(f"**{name}** has no upcoming dates in Roadie's catalogue right now.",
-                          buttons=[Button(f"Follow {name}", f"follow {name}")], data={"events": []})
+        return ToolAnswer(
+            f"**{name}** has no upcoming dates in Roadie's catalogue right now.",
+            buttons=[Button(f"Follow {name}", f"follow {name}")],
+            data={"events": []},
+        )
     tour = events[0].tour_name
     lines = [f"**{name}** — *{tour}*: {len(events)} upcoming date{'s' if len(events) != 1 else ''}."]
     if home is not None:
-        nearest = sorted(events, key=lambda e: _distance_km(home.latitude, home.longitude, e.venue.latitude, e.venue.longitude))[:3]
+        nearest = sorted(
+            events, key=lambda e: _distance_km(home.latitude, home.longitude, e.venue.latitude, e.venue.longitude)
+        )[:3]
         lines.append(f"Nearest to {home.city}:")
         lines += [event_line(e, prices.get(e.id), ctx.caller.currency) for e in nearest]
         lines.append("All dates:")
     lines += [event_line(e, prices.get(e.id), ctx.caller.currency) for e in events]
-    data = {"events": [{"id": e.id, "artist": name, "city": e.venue.city, "venue": e.venue.name,
-                        "starts_at": e.starts_at.isoformat()} for e in events]}
+    data = {
+        "events": [
+            {
+                "id": e.id,
+                "artist": name,
+                "city": e.venue.city,
+                "venue": e.venue.name,
+                "starts_at": e.starts_at.isoformat(),
+            }
+            for e in events
+        ]
+    }
     regions = sorted({e.venue.region for e in events})
     buttons = [Button(f"Only {r}", f"{name} shows in {r}") for r in regions[:3]] if len(regions) > 1 else []
     return ToolAnswer("\n".join(lines), buttons=buttons, data=data)

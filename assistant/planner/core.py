@@ -107,7 +107,9 @@ class PlannerCore:
         if previous.get("tool") in infos and slots.is_bare:
             tool = self._follow_up_tool(previous["tool"], slots, infos)
             if tool is not None:
-                return self._call(infos[tool], self._merge(previous.get("args", {}), slots.values), previous.get("args", {}))
+                return self._call(
+                    infos[tool], self._merge(previous.get("args", {}), slots.values), previous.get("args", {})
+                )
 
         label = intent.label if intent else OUT_OF_SCOPE
         confident = intent is not None and intent.probability >= TOOL_CONFIDENCE
@@ -115,7 +117,12 @@ class PlannerCore:
             label = self._tool_taking_slots(label, slots, infos, intent.ranked if intent else ())
             return self._call(infos[label], dict(slots.values), previous.get("args", {}))
         clearly_elsewhere = label == OUT_OF_SCOPE and intent is not None and intent.probability >= OUT_OF_SCOPE_SURE
-        if self._has_entities(slots) and SEARCH_TOOL in infos and label not in (THANKS, GREETING) and not clearly_elsewhere:
+        if (
+            self._has_entities(slots)
+            and SEARCH_TOOL in infos
+            and label not in (THANKS, GREETING)
+            and not clearly_elsewhere
+        ):
             return self._call(infos[SEARCH_TOOL], dict(slots.values), previous.get("args", {}))
         if label == GREETING:
             return self._capabilities(tools, intro="Hi! I'm Roadie, your concert-travel assistant.")
@@ -124,7 +131,9 @@ class PlannerCore:
         if label == HELP:
             return self._capabilities(tools, intro="I'm Roadie, your concert-travel assistant.")
         return self._capabilities(
-            tools, intro="Sorry, that's not something I can help with — I'm Roadie, I help with concerts and the trips around them.")
+            tools,
+            intro="Sorry, that's not something I can help with — I'm Roadie, I help with concerts and the trips around them.",
+        )
 
     @staticmethod
     def _tool_taking_slots(

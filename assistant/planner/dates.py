@@ -31,15 +31,61 @@ for number, names in enumerate(
 # Month names that are also ordinary words count only with a date-like word next to them.
 AMBIGUOUS_MONTHS = {"may", "mar", "mai", "jan", "sep", "aug"}
 DATE_CUES = {
-    "in", "on", "during", "for", "until", "till", "by", "next", "this", "early", "late", "mid",
-    "end", "of", "about", "around", "before", "after", "from", "to", "and", "en", "im", "em", "de",
-    "between", "through", "thru", "until",
+    "in",
+    "on",
+    "during",
+    "for",
+    "until",
+    "till",
+    "by",
+    "next",
+    "this",
+    "early",
+    "late",
+    "mid",
+    "end",
+    "of",
+    "about",
+    "around",
+    "before",
+    "after",
+    "from",
+    "to",
+    "and",
+    "en",
+    "im",
+    "em",
+    "de",
+    "between",
+    "through",
+    "thru",
 }
-SEASONS = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11), "winter": (12, 2),
-           "verano": (6, 8), "sommer": (6, 8), "ete": (6, 8), "verao": (6, 8)}
-WEEKDAYS = {name: i for i, names in enumerate((
-    ("monday", "mon"), ("tuesday", "tue", "tues"), ("wednesday", "wed"), ("thursday", "thu", "thurs"),
-    ("friday", "fri"), ("saturday", "sat"), ("sunday", "sun"))) for name in names}
+SEASONS = {
+    "spring": (3, 5),
+    "summer": (6, 8),
+    "autumn": (9, 11),
+    "fall": (9, 11),
+    "winter": (12, 2),
+    "verano": (6, 8),
+    "sommer": (6, 8),
+    "ete": (6, 8),
+    "verao": (6, 8),
+}
+WEEKDAYS = {
+    name: i
+    for i, names in enumerate(
+        (
+            ("monday", "mon"),
+            ("tuesday", "tue", "tues"),
+            ("wednesday", "wed"),
+            ("thursday", "thu", "thurs"),
+            ("friday", "fri"),
+            ("saturday", "sat"),
+            ("sunday", "sun"),
+        )
+    )
+    for name in names
+}
 NUMBER_WORDS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "couple": 2, "few": 3}
 
 
@@ -65,8 +111,7 @@ def _next_month_year(today: date, month: int) -> int:
 
 def _clean(text: str) -> str:
     text = text.lower().replace("é", "e").replace("è", "e").replace("û", "u").replace("ä", "a")
-    text = text.replace("ç", "c").replace("ã", "a").replace("ô", "o")
-    return text
+    return text.replace("ç", "c").replace("ã", "a").replace("ô", "o")
 
 
 class DateParser:
@@ -75,8 +120,16 @@ class DateParser:
     def parse(self, text: str, today: date) -> DateRange | None:
         """The date range the text speaks of, or None when it names no date."""
         low = _clean(text)
-        for finder in (self._iso, self._numeric, self._between_months, self._day_month,
-                       self._relative, self._month, self._season, self._year):
+        for finder in (
+            self._iso,
+            self._numeric,
+            self._between_months,
+            self._day_month,
+            self._relative,
+            self._month,
+            self._season,
+            self._year,
+        ):
             found = finder(low, today, text)
             if found is not None:
                 return found
@@ -153,7 +206,9 @@ class DateParser:
             saturday = today + timedelta(days=(5 - today.weekday()) % 7)
             if m and m[1] == "next" and today.weekday() < 5:
                 saturday += timedelta(days=7)
-            return DateRange(max(today, saturday - timedelta(days=1)), saturday + timedelta(days=1), m[0] if m else "weekend")
+            return DateRange(
+                max(today, saturday - timedelta(days=1)), saturday + timedelta(days=1), m[0] if m else "weekend"
+            )
         m = re.search(r"\b(this|next)\s+(week|month|year)\b", low)
         if m:
             which, unit = m[1], m[2]
@@ -168,8 +223,13 @@ class DateParser:
                 return DateRange(max(today, start), end, m[0])
             year = today.year + (1 if which == "next" else 0)
             return DateRange(max(today, date(year, 1, 1)), date(year, 12, 31), m[0])
-        m = re.search(r"\b(?:in|within|over|during)\s+the\s+next\s+(\d+|a|one|two|three|four|five|six|couple|few)\s+(day|week|month)s?\b", low) \
-            or re.search(r"\b(?:in|within|next)\s+(\d+|a|one|two|three|four|five|six|couple|few)\s+(?:of\s+)?(day|week|month)s?\b", low)
+        m = re.search(
+            r"\b(?:in|within|over|during)\s+the\s+next\s+(\d+|a|one|two|three|four|five|six|couple|few)\s+(day|week|month)s?\b",
+            low,
+        ) or re.search(
+            r"\b(?:in|within|next)\s+(\d+|a|one|two|three|four|five|six|couple|few)\s+(?:of\s+)?(day|week|month)s?\b",
+            low,
+        )
         if m:
             count = int(m[1]) if m[1].isdigit() else NUMBER_WORDS[m[1]]
             days = {"day": 1, "week": 7, "month": 31}[m[2]] * count
