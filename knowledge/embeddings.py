@@ -57,7 +57,11 @@ class Embedder:
             missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
             if missing:
                 vectors = self._loaded().encode(
-                    missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True
+                    missing,
+                    batch_size=64,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
                 )
                 for text, vector in zip(missing, vectors, strict=True):
                     self._cache[text] = vector.astype(np.float32)
