@@ -10,14 +10,13 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from assistant.agent import build_agent, choose_model, open_checkpointer
-from assistant.clock import Clock, FixedClock, SystemClock
+from assistant.clock import Clock, SystemClock
 from assistant.context import Services
 from assistant.db import Database
 from assistant.entities import EntityCache
@@ -189,11 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     result: int = args.run(settings, args)
     return result
-
-
-def fixed_clock(iso: str) -> FixedClock:
-    """A FixedClock from an ISO timestamp (evals and benchmarks fix "now" with it)."""
-    return FixedClock(datetime.fromisoformat(iso))
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ class EntityIndex:
         aliases += [("country", "US", "United States"), ("country", "USA", "United States"), ("region", "EU", "Europe")]
         return cls(aliases)
 
-    def find(self, text: str, *, fuzzy: bool = True) -> list[Mention]:
+    def find(self, text: str) -> list[Mention]:
         """Mentions in `text`, longest match first, non-overlapping, in reading order."""
         tokens = [(m.group(), m.start(), m.end()) for m in re.finditer(r"[^\W_]+(?:[&'][^\W_]+)*", text)]
         words = [normalise(t[0]) for t in tokens]
@@ -152,7 +152,7 @@ class EntityIndex:
                     continue
                 key = tuple(w for w in words[i : i + size])
                 surface = text[tokens[i][1] : tokens[i + size - 1][2]]
-                match = self._exact(key, surface) or (self._fuzzy_match(key) if fuzzy else None)
+                match = self._exact(key, surface) or self._fuzzy_match(key)
                 if match is None:
                     continue
                 alias, score = match

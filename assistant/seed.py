@@ -490,12 +490,7 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
         session.execute(insert(Booking), bookings)
         session.execute(
             insert(ConversationEvent),
-            [
-                {"conversation": "", "latency_ms": None, **row}
-                if "latency_ms" not in row
-                else {"conversation": "", **row}
-                for row in log
-            ],
+            [{"conversation": "", "latency_ms": None, **row} for row in log],
         )
         session.add(CatalogueMeta(key="seeded_at", value=now.isoformat()))
         counts["bookings"] = len(bookings)

@@ -97,9 +97,6 @@ class DateRange:
     end: date
     text: str
 
-    def is_past(self, today: date) -> bool:
-        return self.end < today
-
 
 def _month_range(year: int, month: int) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
