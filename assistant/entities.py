@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 import unicodedata
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from assistant.catalogue import CITY_ALIASES, COUNTRY_ALIASES, REGION_ALIASES
 from assistant.db import Database
@@ -194,23 +196,32 @@ class EntityIndex:
 
 
 class EntityCache:
-    """Keeps one EntityIndex for the catalogue and rebuilds it when artists or venues change."""
+    """Keeps one EntityIndex for the catalogue and rebuilds it when artists or venues change.
 
-    def __init__(self, db: Database) -> None:
+    The catalogue is looked at again at most every `recheck_s` seconds, so the planner and
+    every tool of a turn share one index without a database round trip each.
+    """
+
+    def __init__(self, db: Database, recheck_s: float = 5.0) -> None:
         self._db = db
+        self._recheck_s = recheck_s
         self._index: EntityIndex | None = None
         self._signature: tuple[int, int] | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
 
     def index(self) -> EntityIndex:
-        """The current index (a cheap count query decides whether to rebuild)."""
-        from sqlalchemy import func
-
-        with self._db.session() as session:
-            signature = (
-                session.scalar(select(func.max(Artist.id))) or 0,
-                session.scalar(select(func.max(Venue.id))) or 0,
-            )
-        if self._index is None or signature != self._signature:
-            self._index = EntityIndex.from_database(self._db)
-            self._signature = signature
-        return self._index
+        """The current index; rebuilt when new artists or venues appeared since the last check."""
+        with self._lock:
+            if self._index is not None and time.monotonic() - self._checked_at < self._recheck_s:
+                return self._index
+            with self._db.session() as session:
+                signature = (
+                    session.scalar(select(func.max(Artist.id))) or 0,
+                    session.scalar(select(func.max(Venue.id))) or 0,
+                )
+            if self._index is None or signature != self._signature:
+                self._index = EntityIndex.from_database(self._db)
+                self._signature = signature
+            self._checked_at = time.monotonic()
+            return self._index
