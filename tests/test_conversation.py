@@ -144,3 +144,27 @@ async def test_tour_answers_in_venue_local_time(chat: FakeChannel, roadie: Roadi
     with roadie.services.db.session() as session:
         event = session.scalars(select(Event).options(joinedload(Event.venue)).where(Event.id == first.id)).one()
         assert describe_when(event) in reply.text
+
+
+async def test_unknown_place_and_impossible_date_are_named_not_ignored(chat: FakeChannel) -> None:
+    atlantis = await chat.say("Coldplay in Atlantis")
+    assert atlantis is not None
+    assert "I don't know a city called **Atlantis**" in atlantis.text
+    february = await chat.say("shows on 31/02")
+    assert february is not None
+    assert "couldn't read the date **31/02**" in february.text
+
+
+async def test_a_refused_argument_is_not_carried_into_the_next_request(chat: FakeChannel) -> None:
+    await chat.say("shows on 31/02")
+    reply = await chat.say("any Coldplay shows in Europe?")
+    assert reply is not None
+    assert reply.tool_calls[0].args == {"artist": "Coldplay", "region": "Europe"}
+
+
+async def test_a_new_full_request_does_not_inherit_the_last_one(chat: FakeChannel) -> None:
+    await chat.say("any Coldplay shows in Europe?")
+    await chat.say("what about in May?")
+    reply = await chat.say("metallica at Wembley")
+    assert reply is not None
+    assert reply.tool_calls[0].args == {"artist": "Metallica", "venue": "Wembley Stadium"}

@@ -86,10 +86,14 @@ class PlannerCore:
         return AIMessage(content="\n\n".join(reversed(results)))
 
     def _previous_plan(self, messages: list[BaseMessage]) -> dict[str, Any]:
+        """The last plan of this conversation, unless its tool refused the arguments (never carry those on)."""
+        refused = False
         for message in reversed(messages[:-1]):
+            if isinstance(message, ToolMessage) and isinstance(message.artifact, dict):
+                refused = refused or message.artifact.get("ok") is False
             if isinstance(message, AIMessage) and STATE_KEY in message.additional_kwargs:
                 plan = message.additional_kwargs[STATE_KEY]
-                return plan if isinstance(plan, dict) else {}
+                return plan if isinstance(plan, dict) and not refused else {}
         return {}
 
     def _plan(self, text: str, messages: list[BaseMessage], tools: list[BaseTool]) -> AIMessage:

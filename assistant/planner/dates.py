@@ -132,6 +132,25 @@ class DateParser:
                 return found
         return None
 
+    def impossible(self, text: str) -> str | None:
+        """Words that look like a date but name no real day ("31/02", "30 February"), if any."""
+        low = _clean(text)
+        names = "|".join(sorted(MONTHS, key=len, reverse=True))
+        for pattern in (
+            r"\b(\d{1,2})[/.](\d{1,2})(?:[/.](\d{2,4}))?\b",
+            rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+({names})\b",
+        ):
+            m = re.search(pattern, low)
+            if not m:
+                continue
+            day = int(m[1])
+            month = int(m[2]) if m[2].isdigit() else MONTHS[m[2]]
+            if m[2].isdigit() and month > 12 and day <= 12:
+                day, month = month, day
+            if _safe_date(2028, month, day) is None:  # 2028 is a leap year: 29 February counts
+                return m[0]
+        return None
+
     def _iso(self, low: str, today: date, original: str) -> DateRange | None:
         m = re.search(r"\b(20\d\d)-(\d{1,2})-(\d{1,2})\b", low)
         if not m:

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from assistant.entities import EntityIndex, Mention, normalise
-from assistant.planner.dates import DateParser
+from assistant.planner.dates import MONTHS, DateParser
 
 GENRES = {
     "rock": "rock",
@@ -116,6 +116,36 @@ FILLER = {
     "2028",
     "anything",
 }
+# A capitalised place after "in"/"at" that the catalogue does not know: the tool says so.
+UNKNOWN_PLACE = re.compile(r"\b(?:in|at|near)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+){0,2})")
+# Words that open a follow-up ("what about Berlin?", "and in May?", "no, I meant Manchester").
+FOLLOW_UP_CUES = {
+    "what",
+    "whats",
+    "how",
+    "and",
+    "no",
+    "nope",
+    "actually",
+    "instead",
+    "only",
+    "then",
+    "or",
+    "sorry",
+    "i",
+    "y",
+    "und",
+    "et",
+    "e",
+    "rather",
+    "but",
+    "same",
+    "also",
+    "ok",
+    "okay",
+    "try",
+}
+PREPOSITIONS = {"in", "on", "at", "for", "during", "near", "around", "en", "im", "a"}
 UNKNOWN_ARTIST = re.compile(
     r"\b(?:see|find|any|search(?:ing)?(?: for)?|is|are|when is|where is|does|do|love|want to see|looking for)\s+"
     r"((?:[\w'&.!-]+\s?){1,4}?)\s*(?:concerts?|shows?|gigs?|tour(?:ing)?|tickets?|playing|live|dates?)\b",
@@ -172,8 +202,13 @@ class Slots:
 
     @property
     def is_bare(self) -> bool:
-        """True when the message says nothing but slots and filler words (a follow-up)."""
-        return bool(self.values) and all(w in FILLER for w in self.residual)
+        """True for a follow-up: slots and filler led by a cue ("what about…"), or one bare slot ("Berlin?")."""
+        if not self.values or not all(w in FILLER for w in self.residual):
+            return False
+        if self.residual and self.residual[0] in FOLLOW_UP_CUES:
+            return True
+        kinds = {"date" if k in DATE_SLOTS else k for k in self.values}
+        return len(kinds) == 1 and all(w in PREPOSITIONS for w in self.residual)
 
 
 class SlotExtractor:
@@ -203,6 +238,15 @@ class SlotExtractor:
             slots.values["date_from"] = found.start.isoformat()
             slots.values["date_to"] = found.end.isoformat()
             slots.date_text = found.text
+        elif bad := self._dates.impossible(text):
+            slots.values["date_from"] = bad  # the tool answers that it cannot read this date
+            slots.date_text = bad
+        if not any(k in slots.values for k in LOCATION_SLOTS):
+            place = UNKNOWN_PLACE.search(text)
+            if place and not any(m.start <= place.start(1) < m.end for m in mentions):
+                words = normalise(place.group(1)).split()
+                if words and not any(w in NOT_NAMES or w in MONTHS or w in GENRES for w in words):
+                    slots.values["city"] = place.group(1)
         low = normalise(text)
         for word, genre in GENRES.items():
             if re.search(rf"\b{re.escape(word)}\b", low):
