@@ -75,21 +75,40 @@ async def start_roadie(
 
 
 def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None) -> FastAPI:
-    """The ASGI app: web chat at /, its WebSocket, health and metrics; Roadie starts with the app."""
+    """The ASGI app: web chat, channel webhooks, media, health and metrics; Roadie starts with the app."""
+    from fastapi.staticfiles import StaticFiles
+
+    from channels.registry import configured
     from channels.web import WebChannel
 
     web = WebChannel()
+    messaging, off = configured(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with start_roadie(settings, clock, embedder) as roadie:
             app.state.roadie = roadie
             web.attach(roadie.service.handle)
-            log.info("channels: web chat on; telegram, slack and whatsapp are not part of this build yet")
-            yield
+            for channel in messaging:
+                channel.attach(roadie.service.handle)
+                await channel.start()
+            app.state.channels = {"web": web, **{c.name: c for c in messaging}}
+            log.info("channels on: %s", ", ".join(["web chat", *(c.name for c in messaging)]))
+            for name, reason in off.items():
+                log.info("channel %s off: %s", name, reason)
+            try:
+                yield
+            finally:
+                for channel in messaging:
+                    await channel.stop()
 
     app = FastAPI(title="Roadie", lifespan=lifespan)
     web.install(app)
+    for channel in messaging:
+        channel.install(app)
+    media = settings.data_dir / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    app.mount("/media", StaticFiles(directory=media), name="media")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -24,13 +24,18 @@ class ConversationKey:
 
 @dataclass(frozen=True)
 class Inbound:
-    """One verified message from a person; `message_id` is the platform's id, used to dedupe."""
+    """One verified message from a person; `message_id` is the platform's id, used to dedupe.
+
+    `in_group` is true in a group chat or channel; channels forward only the group messages
+    addressed to Roadie (a mention, a command, a reply to it).
+    """
 
     key: ConversationKey
     text: str
     message_id: str = ""
     display_name: str = ""
     role: Role = "traveller"
+    in_group: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,28 @@ class ToolCall:
     args: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Poll:
+    """A vote to run in the chat: native where the platform has polls, buttons or numbers elsewhere.
+
+    A vote comes back as the person's message `vote <poll_id> <option number, from 1>`.
+    """
+
+    poll_id: str
+    question: str
+    options: tuple[str, ...]
+
+
 @dataclass
 class Reply:
-    """What Roadie answers: Markdown text plus optional buttons and an image URL."""
+    """What Roadie answers: Markdown text plus optional buttons, a poll and an image.
+
+    `image` is either an absolute URL or a path under `/media/` that Roadie's app serves
+    (the file lives in `{data_dir}/media/`); channels upload it or link to it.
+    """
 
     text: str
     buttons: list[Button] = field(default_factory=list)
     image: str | None = None
+    poll: Poll | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)

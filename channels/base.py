@@ -1,13 +1,19 @@
-"""The small interface every channel offers, and the callback it is given."""
+"""The small interface every channel offers, the callback it is given, and turns run after an ack."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
+
+from fastapi import FastAPI
 
 from assistant.messages import Inbound, Reply
 
 Handler = Callable[[Inbound], Awaitable[Reply | None]]
+Deliver = Callable[[Reply], Awaitable[None]]
+log = logging.getLogger(__name__)
 
 
 class Channel(Protocol):
@@ -16,3 +22,49 @@ class Channel(Protocol):
     name: str
 
     async def send(self, address: str, reply: Reply) -> None: ...
+
+
+class WebhookChannel(Channel, Protocol):
+    """A channel reached over HTTP: it adds its routes to the app and runs turns after acknowledging."""
+
+    def install(self, app: FastAPI) -> None: ...
+
+    def attach(self, handle: Handler) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class BackgroundTurns:
+    """Runs turns after the platform has been acknowledged, and waits for them on shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def run(self, handle: Handler, inbound: Inbound, deliver: Deliver) -> None:
+        """Handle `inbound` in the background and deliver the reply (nothing for a duplicate)."""
+        task = asyncio.create_task(self._turn(handle, inbound, deliver))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _turn(handle: Handler, inbound: Inbound, deliver: Deliver) -> None:
+        try:
+            reply = await handle(inbound)
+            if reply is not None:
+                await deliver(reply)
+        except Exception:
+            log.exception("background turn on %s failed", inbound.key.channel)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, grace_s: float = 30.0) -> None:
+        """Wait for running turns to finish (cancelled after `grace_s` seconds)."""
+        if not self._tasks:
+            return
+        _, running = await asyncio.wait(set(self._tasks), timeout=grace_s)
+        for task in running:
+            task.cancel()
