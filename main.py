@@ -90,7 +90,7 @@ def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedde
             app.state.roadie = roadie
             web.attach(roadie.service.handle)
             for channel in messaging:
-                channel.attach(roadie.service.handle)
+                channel.attach(roadie.service.handle, roadie.service)
                 await channel.start()
             app.state.channels = {"web": web, **{c.name: c for c in messaging}}
             log.info("channels on: %s", ", ".join(["web chat", *(c.name for c in messaging)]))

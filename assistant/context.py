@@ -35,7 +35,12 @@ class Services:
 
 @dataclass(frozen=True)
 class TurnContext:
-    """LangChain runtime context for one turn: tools read it through `ToolRuntime.context`."""
+    """LangChain runtime context for one turn: tools read it through `ToolRuntime.context`.
+
+    `message` is the person's own words this turn, as the channel verified them: write tools
+    read it to check that a confirmation really came from the person, not from the model.
+    """
 
     caller: Caller
     services: Services
+    message: str = ""

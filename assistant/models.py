@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -78,6 +79,7 @@ class ChannelIdentity(Base):
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(128))
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # said STOP on this channel
 
     person: Mapped[Person] = relationship(back_populates="identities")
 
@@ -137,6 +139,7 @@ class Offer(Base):
     __table_args__ = (
         Index("ix_offer_kind_event", "kind", "event_id"),
         Index("ix_offer_flight", "kind", "origin", "destination", "departs_at"),
+        CheckConstraint("available >= 0", name="ck_offer_available_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -174,6 +177,7 @@ class Quote(Base):
     __tablename__ = "quote"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(12), unique=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
     travellers: Mapped[int] = mapped_column(Integer, default=1)
@@ -183,6 +187,7 @@ class Quote(Base):
     channel: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
 
 
 class Booking(Base):
@@ -330,3 +335,49 @@ class CatalogueMeta(Base):
 
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class LinkCode(Base):
+    """A one-time code that links another channel's identity to this person."""
+
+    __tablename__ = "link_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PendingAction(Base):
+    """A write Roadie asked a person to confirm in a conversation; it runs once, on their "yes"."""
+
+    __tablename__ = "pending_action"
+    __table_args__ = (Index("ix_pending_action_person_conversation", "person_id", "conversation"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    conversation: Mapped[str] = mapped_column(String(200))
+    tool: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(40))  # the quote or booking reference it acts on
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TourChange(Base):
+    """A tour date announced, moved or cancelled: what tour alerts tell followers about."""
+
+    __tablename__ = "tour_change"
+    __table_args__ = (
+        Index("ix_tour_change_artist_time", "artist_id", "created_at"),
+        Index("ix_tour_change_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artist.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # announced | rescheduled | cancelled | venue_changed
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

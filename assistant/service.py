@@ -7,12 +7,14 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from assistant import identity
 from assistant.clock import Clock
 from assistant.context import Caller, Services, TurnContext
 from assistant.messages import Button, Inbound, Reply, Role, ToolCall
@@ -74,7 +76,52 @@ class ConversationService:
         if inbound.message_id and not await asyncio.to_thread(self._first_delivery, inbound):
             return None
         async with self._locks.hold(inbound.key.thread()):
+            account = await asyncio.to_thread(self._account_command, inbound, text)
+            if account is not None:
+                return account
             return await self._turn(inbound, text)
+
+    def _account_command(self, inbound: Inbound, text: str) -> Reply | None:
+        """STOP / START and linking channels: handled here, for every channel, before the agent."""
+        word = identity.keyword(text)
+        ask_link, use_link = identity.ASK_LINK.match(text), identity.USE_LINK.match(text)
+        if word is None and not ask_link and not use_link:
+            return None
+        caller = self.caller_for(inbound)
+        external_id = inbound.key.user_id or inbound.key.chat_id
+        now = self.clock.now()
+        if word is not None:
+            identity.set_opt_out(self.services.db, inbound.key.channel, external_id, word == "stop", now)
+            if word == "stop":
+                return Reply(
+                    "Done — Roadie won't send you alerts or reminders here any more. "
+                    "You can still ask me anything, and send START to turn messages back on."
+                )
+            return Reply("Welcome back — alerts and reminders are on again here. Send STOP at any time to pause them.")
+        if ask_link:
+            code = identity.issue_link_code(self.services.db, caller.person_id, now)
+            return Reply(
+                f"Your link code is **{code}**. Within 15 minutes, send `link {code}` to Roadie on your other "
+                "app (WhatsApp, Telegram, Slack or the web chat) and both will share your follows, trips and bookings."
+            )
+        assert use_link is not None
+        linked = identity.redeem_link_code(self.services.db, use_link.group(1), inbound.key.channel, external_id, now)
+        if linked is None:
+            return Reply(
+                "That link code isn't valid any more — codes work once, for 15 minutes. "
+                'Send "link" on your other app to get a new one.'
+            )
+        return Reply("Linked! This chat now shares your follows, trips and bookings with your other app.")
+
+    async def last_inbound_at(self, channel: str, address: str) -> datetime | None:
+        """When this person last wrote to Roadie on `channel` (None if never)."""
+        known = await asyncio.to_thread(identity.identity, self.services.db, channel, address)
+        return known[0] if known else None
+
+    async def opted_out(self, channel: str, address: str) -> bool:
+        """True when the person said STOP on `channel` and has not said START since."""
+        known = await asyncio.to_thread(identity.identity, self.services.db, channel, address)
+        return bool(known and known[1])
 
     def _first_delivery(self, inbound: Inbound) -> bool:
         try:
@@ -129,7 +176,7 @@ class ConversationService:
                 agent.ainvoke(
                     {"messages": [HumanMessage(content=text)]},
                     config={"configurable": {"thread_id": inbound.key.thread()}},
-                    context=TurnContext(caller=caller, services=self.services),
+                    context=TurnContext(caller=caller, services=self.services, message=text),
                 ),
                 timeout=TURN_TIMEOUT_S,
             )

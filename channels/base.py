@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Protocol
 
 from fastapi import FastAPI
@@ -24,12 +25,32 @@ class Channel(Protocol):
     async def send(self, address: str, reply: Reply) -> None: ...
 
 
+class People(Protocol):
+    """What a channel may ask the core about the people it talks to (the core owns that record)."""
+
+    async def last_inbound_at(self, channel: str, address: str) -> datetime | None:
+        """When this person last wrote to Roadie on `channel` (None if never)."""
+        ...
+
+    async def opted_out(self, channel: str, address: str) -> bool:
+        """True when the person said STOP and has not said START since."""
+        ...
+
+
+class SendRefused(Exception):
+    """A proactive message that must not go out (opt-out, closed session window); the reason is recorded."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class WebhookChannel(Channel, Protocol):
     """A channel reached over HTTP: it adds its routes to the app and runs turns after acknowledging."""
 
     def install(self, app: FastAPI) -> None: ...
 
-    def attach(self, handle: Handler) -> None: ...
+    def attach(self, handle: Handler, people: People) -> None: ...
 
     async def start(self) -> None: ...
 
