@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_whatsapp_from: str = ""
     twilio_api_base: str = ""
+    twilio_content_sid: str = Field(
+        "", description="Approved WhatsApp template (HX…) for messages outside the 24-hour session window"
+    )
 
     @property
     def resolved_database_url(self) -> str:
