@@ -14,6 +14,7 @@ class ArtistSpec:
     genre: str
     tour: str
     description: str
+    headline: str = ""  # a venue this tour always plays (the demo's "Lisbon show")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ ARTISTS: tuple[ArtistSpec, ...] = (
         "pop",
         "The Eras Tour Encore",
         "Stadium pop, country roots and confessional songwriting.",
+        headline="Estádio da Luz",
     ),
     ArtistSpec(
         "Coldplay",

@@ -16,12 +16,20 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" hook below opens transactions instead
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # Writers that read first (check stock, then take it) start with the write lock, so two of
+    # them queue on busy_timeout instead of one failing with "database is locked" mid-way.
+    immediate = connection.get_execution_options().get("write_lock", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -32,6 +40,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -45,6 +54,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = sessionmaker(self.engine.execution_options(write_lock=True), expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -54,6 +64,16 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session that commits when the block ends and rolls back if it raises."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """Like `session()`, for read-then-write work (bookings): it holds the write lock from the start.
+
+        On SQLite that is BEGIN IMMEDIATE; on PostgreSQL the conditional updates and row locks
+        the caller takes do the same job, so it is an ordinary transaction.
+        """
+        with self._writes() as session, session.begin():
             yield session
 
     def migrate(self) -> None:

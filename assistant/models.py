@@ -217,6 +217,8 @@ class Booking(Base):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    event: Mapped[Event] = relationship()
+
 
 class TripGroup(Base):
     """Friends planning one trip together; joined with a short code."""

@@ -33,6 +33,7 @@ from assistant.models import (
     Person,
     PricePoint,
     Quote,
+    TourChange,
     Venue,
 )
 
@@ -155,6 +156,7 @@ def reset(db: Database) -> None:
 def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, int]:
     """Fill an empty database with the demo catalogue relative to `now`; returns row counts."""
     rng = random.Random(rng_seed)
+    flight_rng = random.Random(rng_seed + 1)  # its own stream, so adding routes never shifts the rest
     now = now.astimezone(UTC).replace(microsecond=0)
     today = now.replace(hour=0, minute=0, second=0)
     city_venue = _city_venues()
@@ -198,6 +200,8 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
             venues = rng.sample(candidates, k=min(len(dates), len(candidates)))
             while len(venues) < len(dates):
                 venues.append(rng.choice(candidates))
+            if spec.headline and all(v.name != spec.headline for v in venues[n_past:]):
+                venues[n_past + n_upcoming // 2] = next(v for v in VENUES if v.name == spec.headline)
             for day, venue in zip(sorted(dates), venues, strict=True):
                 starts = _local_show_time(venue, day, rng.choice((19, 20, 20, 21)))
                 events.append(
@@ -224,6 +228,18 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
             event_rows.append(event_row)
         session.flush()
         counts["events"] = len(event_rows)
+        session.add_all(
+            [
+                TourChange(
+                    event_id=row.id,
+                    artist_id=row.artist_id,
+                    kind="announced",
+                    detail={"venue": e["venue"].name, "city": e["venue"].city},
+                    created_at=e["announced_at"],
+                )
+                for e, row in zip(events, event_rows, strict=True)
+            ]
+        )
 
         # Offers: ticket sections, hotels near the venue, flights from three origins.
         offers: list[dict[str, Any]] = []
@@ -313,6 +329,39 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
                         }
                     )
                     histories.append((len(offers) - 1, history))
+            # Every other city gets flights too (current price only), so a trip can start anywhere.
+            for origin_city in cities:
+                if origin_city == venue.city or origin_city in origins:
+                    continue
+                origin = city_venue[origin_city]
+                km = haversine_km(origin, destination)
+                hours = 0.75 + km / 800
+                jitter = flight_rng.uniform(0.9, 1.15)
+                for leg, (src, dst, day_offset) in enumerate(((origin, destination, -1), (destination, origin, 1))):
+                    departs = _local_show_time(
+                        src, e["starts_at"] + timedelta(days=day_offset), flight_rng.choice((7, 10, 13, 16))
+                    )
+                    offers.append(
+                        {
+                            "kind": "flight",
+                            "event_id": event_row.id,
+                            "name": f"RD{flight_rng.randint(100, 9999)}",
+                            "origin": src.airport,
+                            "destination": dst.airport,
+                            "departs_at": departs,
+                            "arrives_at": departs + timedelta(hours=hours),
+                            "city": dst.city,
+                            "price_minor": flight_price_eur(km, departs, now, jitter) * 100,
+                            "capacity": 180,
+                            "available": flight_rng.randint(4, 120),
+                            "details": {
+                                "leg": "outbound" if leg == 0 else "return",
+                                "km": round(km),
+                                "from_city": src.city,
+                                "to_city": dst.city,
+                            },
+                        }
+                    )
         offer_ids = list(session.scalars(insert(Offer).returning(Offer.id, sort_by_parameter_order=True), offers))
         points = [
             {"offer_id": offer_ids[i], "observed_at": at, "price_minor": price}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from assistant.context import TurnContext
 from assistant.messages import Button
-from assistant.models import ConversationEvent, Event, Offer
+from assistant.models import ConversationEvent, Event, Offer, Person
 from assistant.money import show
 from assistant.toolkit import UserFacingError
 
@@ -99,3 +100,30 @@ def log_event(
             created_at=ctx.services.clock.now(),
         )
     )
+
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread over the phone
+
+
+def new_reference(prefix: str) -> str:
+    """A short human reference such as RD-7KQ2MX (bookings) or Q-4HT9PZ (quotes)."""
+    return f"{prefix}-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+def normal_reference(text: str) -> str:
+    """A reference as typed ("rd 7kq2mx", "RD7KQ2MX") in its stored form ("RD-7KQ2MX")."""
+    compact = "".join(ch for ch in text.upper() if ch.isalnum())
+    for prefix in ("RD", "Q"):
+        if compact.startswith(prefix) and len(compact) == len(prefix) + 6 and not compact[len(prefix) :].isdigit():
+            return f"{prefix}-{compact[len(prefix) :]}"
+    return compact
+
+
+def person(session: Session, ctx: TurnContext) -> Person:
+    """The caller's own row."""
+    return session.get_one(Person, ctx.caller.person_id)
+
+
+def money(ctx: TurnContext, minor: int, currency: str = "EUR") -> str:
+    """An amount shown in the caller's currency."""
+    return show(minor, currency, ctx.caller.currency)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from langchain.tools import ToolRuntime
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, joinedload
 
 from assistant.messages import Button
-from assistant.models import Artist, Event, Venue
+from assistant.models import Artist, Event, Follow, Offer, Person, TourChange, Venue
 from assistant.toolkit import ToolAnswer, UserFacingError, roadie_tool, turn_context
-from tools.common import cheapest_tickets, event_line, log_event, parse_day, resolve
+from tools.common import cheapest_tickets, describe_when, event_line, log_event, money, parse_day, resolve
+
+NEAR_ME = re.compile(r"\b(?:near|close to|closest to|nearest to|around) (?:me|us|home)\b|\bnearby\b", re.IGNORECASE)
 
 SHOWN = 8
 
@@ -218,26 +221,37 @@ def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
         "Tourdaten von Rammstein",
         "dates de la tournée de Dua Lipa",
         "when is she playing near me",
+        "when is he near me",
+        "when is she near me?",
+        "is she coming anywhere near me",
+        "any dates near me",
+        "nearest show to me",
+        "is Coldplay coming near me",
+        "closest Taylor Swift show to me",
         "upcoming dates for Arctic Monkeys",
     ),
 )
-def get_tour(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
+def get_tour(runtime: ToolRuntime[Any, Any], artist: str, near: str | None = None) -> ToolAnswer:
     """Show every upcoming date of one artist's tour, nearest to the person's home city first when known.
+
+    With a home city (or `near`) it also suggests the three best dates by total trip cost and travel time.
 
     Args:
         artist: Artist name as the person wrote it, e.g. "Taylor Swift".
+        near: A city to sort by instead of the person's home city.
     """
     ctx = turn_context(runtime)
     name = resolve(ctx, "artist", artist)
     if name is None:
         raise UserFacingError("Which artist's tour would you like to see?")
+    near_city = resolve(ctx, "city", near) or ctx.caller.home_city
     now = ctx.services.clock.now()
     with ctx.services.db.session() as session:
         events = list(session.scalars(_upcoming(now).where(Artist.name == name)).unique())
         prices = cheapest_tickets(session, [e.id for e in events])
-        home = None
-        if ctx.caller.home_city:
-            home = session.scalars(select(Venue).where(Venue.city == ctx.caller.home_city)).first()
+        home = session.scalars(select(Venue).where(Venue.city == near_city)).first() if near_city else None
+        suggestions = best_dates(session, events, home, prices) if home is not None else []
+        fans = fan_count(session, name)
     if not events:
         return ToolAnswer(
             f"**{name}** has no upcoming dates in Roadie's catalogue right now.",
@@ -246,15 +260,26 @@ def get_tour(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
         )
     tour = events[0].tour_name
     lines = [f"**{name}** — *{tour}*: {len(events)} upcoming date{'s' if len(events) != 1 else ''}."]
+    if fans > 1:
+        lines[0] += f" {fans:,} Roadie fans follow this tour."
     if home is not None:
         nearest = sorted(
             events, key=lambda e: _distance_km(home.latitude, home.longitude, e.venue.latitude, e.venue.longitude)
         )[:3]
         lines.append(f"Nearest to {home.city}:")
         lines += [event_line(e, prices.get(e.id), ctx.caller.currency) for e in nearest]
+        if suggestions:
+            lines.append(f"Best trips from {home.city} (tickets + return flight, per person):")
+            lines += [
+                f"- **{describe_when(e)}** · {e.venue.city} · about {money(ctx, cost)}"
+                + (f", {hours:.1f} h flight" if hours else " · no flight needed")
+                for e, cost, hours in suggestions
+            ]
         lines.append("All dates:")
+    elif ctx.message and NEAR_ME.search(ctx.message):
+        lines.append('Tell me which city you live in ("I live in London") and I\'ll put the nearest dates first.')
     lines += [event_line(e, prices.get(e.id), ctx.caller.currency) for e in events]
-    data = {
+    data: dict[str, Any] = {
         "events": [
             {
                 "id": e.id,
@@ -268,4 +293,209 @@ def get_tour(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
     }
     regions = sorted({e.venue.region for e in events})
     buttons = [Button(f"Only {r}", f"{name} shows in {r}") for r in regions[:3]] if len(regions) > 1 else []
+    if suggestions and home is not None:
+        best = suggestions[0][0]
+        buttons.insert(
+            0, Button(f"Plan {best.venue.city}", f"plan a trip to {name} in {best.venue.city} from {home.city}")
+        )
+    if home is None and ctx.message and NEAR_ME.search(ctx.message):
+        data.update(needs="home_city", tool="get_tour", args={"artist": name})
     return ToolAnswer("\n".join(lines), buttons=buttons, data=data)
+
+
+def best_dates(
+    session: Session, events: list[Event], home: Venue, prices: dict[int, tuple[int, str]]
+) -> list[tuple[Event, int, float]]:
+    """The three dates with the lowest trip cost per person from `home` (ticket + return flight), with flight hours."""
+    airports = set(session.scalars(select(Venue.airport).where(Venue.city == home.city)))
+    scored: list[tuple[float, Event, int, float]] = []
+    for event in events:
+        ticket = prices.get(event.id)
+        if ticket is None:
+            continue
+        if event.venue.city == home.city:
+            scored.append((ticket[0], event, ticket[0], 0.0))
+            continue
+        flights = session.execute(
+            select(Offer.price_minor, Offer.departs_at, Offer.arrives_at).where(
+                Offer.kind == "flight",
+                Offer.event_id == event.id,
+                Offer.available > 0,
+                Offer.origin.in_(airports) | Offer.destination.in_(airports),
+            )
+        ).all()
+        out = [f for f in flights if f.arrives_at is not None]
+        if len(out) < 2:
+            continue
+        fare = sum(sorted(f.price_minor for f in out)[:2])
+        hours = min((f.arrives_at - f.departs_at).total_seconds() / 3600 for f in out if f.departs_at)
+        cost = ticket[0] + fare
+        scored.append((cost * (1 + hours / 24), event, cost, hours))
+    scored.sort(key=lambda s: s[0])
+    return [(event, cost, hours) for _, event, cost, hours in scored[:3]]
+
+
+def fan_count(session: Session, artist: str) -> int:
+    """How many Roadie users follow this artist."""
+    return int(session.scalar(select(func.count()).select_from(Follow).join(Artist).where(Artist.name == artist)) or 0)
+
+
+def record_tour_change(session: Session, event: Event, kind: str, detail: dict[str, Any], now: datetime) -> None:
+    """Note a tour date announced, moved or cancelled, for the alerts that tell followers."""
+    session.add(TourChange(event_id=event.id, artist_id=event.artist_id, kind=kind, detail=detail, created_at=now))
+
+
+def _fans_going_line(session: Session, ctx_person: int, artist_id: int) -> str:
+    """Opted-in fans of the artist (first names only), shown only to someone who opted in too."""
+    me = session.get(Person, ctx_person)
+    if me is None or not me.community_opt_in:
+        return ""
+    names = session.scalars(
+        select(Person.display_name)
+        .join(Follow, Follow.person_id == Person.id)
+        .where(Follow.artist_id == artist_id, Person.community_opt_in.is_(True), Person.id != ctx_person)
+        .order_by(Person.id)
+        .limit(5)
+    ).all()
+    return ("Fans who'd like to meet up: " + ", ".join(n.split()[0] for n in names if n) + ".") if names else ""
+
+
+@roadie_tool(
+    summary="follow artists to hear about new dates",
+    write=True,
+    examples=(
+        "follow Taylor Swift",
+        "follow Coldplay",
+        "let me know when Coldplay announce new dates",
+        "notify me about Metallica tour dates",
+        "keep me posted on Billie Eilish",
+        "track the Dua Lipa tour",
+        "alert me when Adele adds shows",
+        "subscribe to Bad Bunny",
+        "I want updates on Rammstein",
+        "tell me when Beyoncé tours Europe",
+        "sigue a Shakira",
+        "Rammstein folgen",
+        "suivre Dua Lipa",
+    ),
+)
+def follow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
+    """Follow an artist: the person hears about new tour dates, changes and price drops.
+
+    Args:
+        artist: Artist name as the person wrote it, e.g. "Taylor Swift".
+    """
+    ctx = turn_context(runtime)
+    name = resolve(ctx, "artist", artist)
+    if name is None:
+        raise UserFacingError("Which artist would you like to follow?")
+    now = ctx.services.clock.now()
+    with ctx.services.db.session() as session:
+        row = session.scalars(select(Artist).where(Artist.name == name)).one()
+        already = session.scalars(
+            select(Follow).where(Follow.person_id == ctx.caller.person_id, Follow.artist_id == row.id)
+        ).first()
+        if already is None:
+            session.add(Follow(person_id=ctx.caller.person_id, artist_id=row.id, created_at=now))
+            session.flush()
+        fans = fan_count(session, name)
+        upcoming = list(session.scalars(_upcoming(now).where(Artist.name == name).limit(1)).unique())
+        meet = _fans_going_line(session, ctx.caller.person_id, row.id)
+    first = (
+        f"You're already following **{name}**."
+        if already
+        else f"You're now following **{name}** — I'll tell you about new dates, changes and price drops."
+    )
+    lines = [first]
+    if fans > 1:
+        lines.append(f"{fans:,} Roadie fans follow {name}.")
+    if upcoming:
+        e = upcoming[0]
+        lines.append(f"Next date: {describe_when(e)} at {e.venue.name}, {e.venue.city}.")
+    if meet:
+        lines.append(meet)
+    buttons = [Button("Dates near me", f"when is {name} near me?"), Button("My follows", "who do I follow?")]
+    return ToolAnswer(" ".join(lines), buttons=buttons, data={"artist": name, "following": True})
+
+
+@roadie_tool(
+    summary="stop following an artist",
+    write=True,
+    examples=(
+        "unfollow Coldplay",
+        "stop following Taylor Swift",
+        "no more alerts about Metallica",
+        "I don't care about Ed Sheeran anymore",
+        "remove Adele from my follows",
+        "unsubscribe from Bad Bunny updates",
+        "dejar de seguir a Shakira",
+        "Rammstein nicht mehr folgen",
+    ),
+)
+def unfollow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
+    """Stop following an artist (no more alerts about them).
+
+    Args:
+        artist: Artist name as the person wrote it.
+    """
+    ctx = turn_context(runtime)
+    name = resolve(ctx, "artist", artist)
+    if name is None:
+        raise UserFacingError("Which artist should I stop following?")
+    with ctx.services.db.session() as session:
+        row = session.scalars(select(Artist).where(Artist.name == name)).one()
+        follow = session.scalars(
+            select(Follow).where(Follow.person_id == ctx.caller.person_id, Follow.artist_id == row.id)
+        ).first()
+        if follow is None:
+            return ToolAnswer(f"You weren't following **{name}**, so nothing changed.", data={"artist": name})
+        session.delete(follow)
+    return ToolAnswer(
+        f"Done — you no longer follow **{name}** and won't get alerts about them.",
+        buttons=[Button(f"Follow {name} again", f"follow {name}")],
+        data={"artist": name, "following": False},
+    )
+
+
+@roadie_tool(
+    summary="list the artists you follow",
+    examples=(
+        "who do I follow?",
+        "my follows",
+        "which artists am I following",
+        "list my artists",
+        "show my followed artists",
+        "what am I subscribed to",
+        "a quién sigo",
+        "wem folge ich",
+    ),
+)
+def list_following(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:
+    """List the artists the person follows, with each one's next date."""
+    ctx = turn_context(runtime)
+    now = ctx.services.clock.now()
+    with ctx.services.db.session() as session:
+        artists = list(
+            session.scalars(
+                select(Artist)
+                .join(Follow, Follow.artist_id == Artist.id)
+                .where(Follow.person_id == ctx.caller.person_id)
+                .order_by(Artist.name)
+            )
+        )
+        lines = []
+        for artist in artists:
+            nxt = session.scalars(_upcoming(now).where(Artist.id == artist.id).limit(1)).first()
+            when = f" · next: {describe_when(nxt)}, {nxt.venue.city}" if nxt else " · no upcoming dates"
+            lines.append(f"- **{artist.name}**{when}")
+    if not artists:
+        return ToolAnswer(
+            'You don\'t follow anyone yet. Say "follow" and an artist, e.g. "follow Coldplay".',
+            buttons=[Button("Follow Coldplay", "follow Coldplay")],
+            data={"artists": []},
+        )
+    return ToolAnswer(
+        f"You follow {len(artists)} artist{'s' if len(artists) != 1 else ''}:\n" + "\n".join(lines),
+        buttons=[Button(f"{a.name} tour", f"show me the {a.name} tour") for a in artists[:3]],
+        data={"artists": [a.name for a in artists]},
+    )

@@ -15,6 +15,7 @@ from assistant.entities import EntityCache
 from assistant.planner.router import GREETING, HELP, OUT_OF_SCOPE, THANKS, Router
 from assistant.planner.slots import DATE_SLOTS, LOCATION_SLOTS, SlotExtractor, Slots
 from assistant.toolkit import spec_of
+from assistant.yesno import is_affirmative, is_negative
 from knowledge.embeddings import Embedder
 
 STATE_KEY = "roadie_plan"
@@ -31,6 +32,9 @@ QUESTIONS = {
     "artist": "Which artist do you mean?",
     "city": "Which city?",
 }
+PREFERENCES_TOOL = "set_preferences"
+PLAN_TOOL = "plan_trip"
+PRONOUNS = {"she", "he", "they", "them", "her", "him", "their", "his"}
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,69 @@ class PlannerCore:
                 return plan if isinstance(plan, dict) and not refused else {}
         return {}
 
+    @staticmethod
+    def _last_results(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+        """The structured data of the tools that ran in the previous turn."""
+        results: list[dict[str, Any]] = []
+        for message in reversed(messages[:-1]):
+            if isinstance(message, HumanMessage):
+                break
+            if isinstance(message, ToolMessage) and isinstance(message.artifact, dict):
+                results.append(message.artifact.get("data") or {})
+        return results
+
+    def _answer_to_question(
+        self, text: str, slots: Slots, messages: list[BaseMessage], infos: dict[str, ToolInfo]
+    ) -> AIMessage | None:
+        """A yes/no to a confirmation Roadie asked for, or the city it asked for, handled as the tool asked."""
+        for data in self._last_results(messages):
+            awaiting = data.get("awaiting_confirmation")
+            if isinstance(awaiting, dict) and awaiting.get("tool") in infos:
+                if is_affirmative(text):
+                    return self._call(infos[awaiting["tool"]], {**awaiting.get("args", {}), "confirm": True}, {})
+                if is_negative(text):
+                    return AIMessage(content="OK — I haven't changed anything. What would you like to do instead?")
+            if data.get("needs") == "home_city":
+                city = slots.values.get("city") or slots.values.get("home_city") or slots.values.get("origin")
+                tool = data.get("tool")
+                if city and tool in infos:
+                    param = "origin" if "origin" in infos[tool].params else "near"
+                    calls = [self._call(infos[tool], {**data.get("args", {}), param: city}, {})]
+                    if PREFERENCES_TOOL in infos:
+                        calls.insert(0, self._call(infos[PREFERENCES_TOOL], {"home_city": city}, {}))
+                    return AIMessage(
+                        content="",
+                        tool_calls=[c for call in calls for c in call.tool_calls],
+                        additional_kwargs=calls[-1].additional_kwargs,
+                    )
+        return None
+
+    def _carry(self, tool: str, values: dict[str, Any], previous: dict[str, Any], text: str) -> dict[str, Any]:
+        """What a trip request keeps from the conversation: the artist being discussed, and the trip being planned."""
+        if tool != PLAN_TOOL or not previous:
+            return values
+        carried = dict(values)
+        before = previous.get("args", {})
+        if "artist" not in carried and before.get("artist"):
+            carried["artist"] = before["artist"]
+        if previous.get("tool") == PLAN_TOOL:
+            carried = self._merge(before, carried)
+        elif previous.get("tool") in ("search_events", "get_tour") and not any(k in values for k in LOCATION_SLOTS):
+            for key in (*LOCATION_SLOTS, *DATE_SLOTS):
+                if key in before and key not in carried:
+                    carried[key] = before[key]
+        return carried
+
     def _plan(self, text: str, messages: list[BaseMessage], tools: list[BaseTool]) -> AIMessage:
         infos = {t.name: _tool_info(t) for t in tools}
         previous = self._previous_plan(messages)
         slots = self._slots.extract(text, self._entities.index(), self._clock.now().date())
+        answered = self._answer_to_question(text, slots, messages, infos)
+        if answered is not None:
+            return answered
+        spoken_of = previous.get("args", {}).get("artist")
+        if "artist" not in slots.values and spoken_of and PRONOUNS & set(text.lower().replace("?", " ").split()):
+            slots.values["artist"] = spoken_of  # "when is she near me?" after talking about Taylor Swift
         intent = self.router(tools).classify(text) if tools else None
 
         pending = previous.get("pending")
@@ -116,10 +179,15 @@ class PlannerCore:
                 )
 
         label = intent.label if intent else OUT_OF_SCOPE
+        if label == OUT_OF_SCOPE and intent is not None and "artist" in slots.values:
+            # An artist was named: a close second-choice tool beats "not something I can help with".
+            second = next((name for name, p in intent.ranked[1:2] if name in infos and p >= 0.2), None)
+            label = second or label
         confident = intent is not None and intent.probability >= TOOL_CONFIDENCE
         if label in infos and (confident or self._has_entities(slots)):
             label = self._tool_taking_slots(label, slots, infos, intent.ranked if intent else ())
-            return self._call(infos[label], dict(slots.values), previous.get("args", {}))
+            values = self._carry(label, dict(slots.values), previous, text)
+            return self._call(infos[label], values, previous.get("args", {}))
         clearly_elsewhere = label == OUT_OF_SCOPE and intent is not None and intent.probability >= OUT_OF_SCOPE_SURE
         if (
             self._has_entities(slots)

@@ -28,6 +28,65 @@ GENRES = {
     "dance": "dance",
 }
 LOCATION_SLOTS = ("city", "country", "region", "venue")
+NUMBER_WORDS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "fifty": 50,
+}
+_COUNT = r"(\d{1,3}|" + "|".join(NUMBER_WORDS) + r")"
+TRAVELLERS = (
+    re.compile(
+        rf"\b{_COUNT}\s+(?:of us|people|persons|person|travell?ers?|adults?|tickets?|seats?|friends|pax|guests|fans)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"\bfor\s+{_COUNT}\b(?!\s*(?:nights?|days?|weeks?|hours?|am|pm|eur|euros?|pounds?|dollars?|%|[€£$:.]\d))",
+        re.IGNORECASE,
+    ),
+    re.compile(rf"\b(?:we are|we're|we re|there are|there's|party of|group of)\s+{_COUNT}\b", re.IGNORECASE),
+)
+PAIRS = re.compile(
+    r"\b(?:me and my|with my|me \+ my)\s+(?:wife|husband|partner|girlfriend|boyfriend|friend|mum|mom|dad|sister|"
+    r"brother|son|daughter|bf|gf)\b|\b(?:the two of us|both of us|a couple|us two)\b",
+    re.IGNORECASE,
+)
+SOLO = re.compile(r"\b(?:just me|only me|myself|on my own|solo|alone)\b", re.IGNORECASE)
+ORIGIN_CUE = re.compile(
+    r"(?:\bfrom|\bleaving|\bflying out of|\bflying from|\bdeparting|\bout of|\bdesde|\bab|\bdepuis|\bde)\s+$",
+    re.IGNORECASE,
+)
+HOME_CUE = re.compile(
+    r"(?:\bi live in|\bi'm based in|\bi am based in|\bbased in|\bi'm from|\bi am from|\bmy home (?:city |town )?is|"
+    r"\bhome is|\bwe live in|\bliving in|\bset my home(?: city)? to|\bmy city is|\bwohne in|\bvivo en|"
+    r"\bhabite à|\bhabite a|\bmoved to|\bmy home to)\s+$",
+    re.IGNORECASE,
+)
+CURRENCY = re.compile(
+    r"\b(?:in|to|use|using|into|currency(?: is| to)?)\s+(pounds?|sterling|gbp|dollars?|usd|euros?|eur|chf|swiss francs|"
+    r"francs|yen|jpy|won|krw|sek|dkk|pln|czk|aud|sgd|aed|cad|mxn|brl)\b",
+    re.IGNORECASE,
+)
+QUOTE_REF = re.compile(r"\bQ-?[A-HJ-NP-Z2-9]{6}\b", re.IGNORECASE)
+BOOKING_REF = re.compile(r"\bRD-?(?:[A-HJ-NP-Z2-9]{6}|\d{5})\b", re.IGNORECASE)
+SECTION = re.compile(
+    r"\b(general admission(?: standing)?|standing|vip(?: package)?|upper tier(?: seated)?|lower tier(?: seated)?|"
+    r"seated|floor|pit|cheap(?:er)? seats)\b",
+    re.IGNORECASE,
+)
 DATE_SLOTS = ("date_from", "date_to")
 # Words that carry no request of their own: a message made only of these plus slots is a follow-up.
 FILLER = {
@@ -223,7 +282,14 @@ class SlotExtractor:
         mentions = index.find(text)
         slots.mentions = mentions
         for mention in mentions:
-            slots.values.setdefault(mention.kind, mention.value)
+            kind = mention.kind
+            if kind == "city" and HOME_CUE.search(text[: mention.start]):
+                kind = "home_city"
+            elif kind == "city" and ORIGIN_CUE.search(text[: mention.start]):
+                kind = "origin"
+            slots.values.setdefault(kind, mention.value)
+        spans = [(m.start, m.end) for m in mentions]
+        spans += self._numbers_and_codes(text, slots)
         if "artist" not in slots.values:
             unknown = UNKNOWN_ARTIST.search(text)
             if unknown:
@@ -232,7 +298,6 @@ class SlotExtractor:
                 words = normalise(name).split()
                 if words and not inside and not any(w in NOT_NAMES or w in GENRES for w in words):
                     slots.values["artist"] = name
-        spans = [(m.start, m.end) for m in mentions]
         found = self._dates.parse(text, today)
         if found is not None:
             slots.values["date_from"] = found.start.isoformat()
@@ -241,7 +306,7 @@ class SlotExtractor:
         elif bad := self._dates.impossible(text):
             slots.values["date_from"] = bad  # the tool answers that it cannot read this date
             slots.date_text = bad
-        if not any(k in slots.values for k in LOCATION_SLOTS):
+        if not any(k in slots.values for k in (*LOCATION_SLOTS, "origin", "home_city")):
             place = UNKNOWN_PLACE.search(text)
             if place and not any(m.start <= place.start(1) < m.end for m in mentions):
                 words = normalise(place.group(1)).split()
@@ -257,3 +322,29 @@ class SlotExtractor:
         date_words = set(normalise(found.text).split()) if found else set()
         slots.residual = [w for w in words if w not in date_words and w not in GENRES]
         return slots
+
+    @staticmethod
+    def _numbers_and_codes(text: str, slots: Slots) -> list[tuple[int, int]]:
+        """Party size, currency, quote and booking references and ticket sections; returns the spans used."""
+        spans: list[tuple[int, int]] = []
+        for pattern in TRAVELLERS:
+            if match := pattern.search(text):
+                raw = match.group(1).lower()
+                slots.values["travellers"] = NUMBER_WORDS[raw] if raw in NUMBER_WORDS else int(raw)
+                spans.append(match.span())
+                break
+        else:
+            if match := PAIRS.search(text):
+                slots.values["travellers"] = 2
+                spans.append(match.span())
+            elif match := SOLO.search(text):
+                slots.values["travellers"] = 1
+                spans.append(match.span())
+        for name, pattern in (("currency", CURRENCY), ("quote", QUOTE_REF), ("reference", BOOKING_REF)):
+            if match := pattern.search(text):
+                slots.values[name] = match.group(1) if name == "currency" else match.group(0)
+                spans.append(match.span())
+        if match := SECTION.search(text):
+            slots.values["section"] = match.group(1)
+            spans.append(match.span())
+        return spans
