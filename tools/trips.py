@@ -170,7 +170,11 @@ def find_event(
     lines = [
         f"No {who}{where} on those dates. The upcoming ones are:"
         if dates_missed
-        else f"{who}{where} has {len(candidates)} upcoming dates — which one?"
+        else (
+            f"{who}{where} has {len(candidates)} upcoming dates — which one?"
+            if artist_name
+            else f"There are {len(candidates)} upcoming shows{where} — which one?"
+        )
     ]
     lines += [f"- {describe_when(e)} · {e.artist.name} at {e.venue.name}, {e.venue.city}" for e in shown]
     buttons = [

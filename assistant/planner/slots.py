@@ -210,6 +210,8 @@ UNKNOWN_ARTIST = re.compile(
     r"((?:[\w'&.!-]+\s?){1,4}?)\s*(?:concerts?|shows?|gigs?|tour(?:ing)?|tickets?|playing|live|dates?)\b",
     re.IGNORECASE,
 )
+# "to see Zorblax Quartet in Paris": capitalised words after "see" name an artist even without "concert".
+UNKNOWN_ARTIST_SEE = re.compile(r"\bsee\s+([A-Z][\w'&.!-]*(?:\s+[A-Z][\w'&.!-]*){0,3})")
 NOT_NAMES = FILLER | {
     "me",
     "us",
@@ -291,7 +293,7 @@ class SlotExtractor:
         spans = [(m.start, m.end) for m in mentions]
         spans += self._numbers_and_codes(text, slots)
         if "artist" not in slots.values:
-            unknown = UNKNOWN_ARTIST.search(text)
+            unknown = UNKNOWN_ARTIST.search(text) or UNKNOWN_ARTIST_SEE.search(text)
             if unknown:
                 name = unknown.group(1).strip(" .!?")
                 inside = any(m.start >= unknown.start(1) and m.end <= unknown.end(1) + 1 for m in mentions)
