@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr = SecretStr("")
     slack_api_base: str = ""
     slack_staff_channel: str = ""
+    slack_team_id: str = Field(
+        "", description="The Slack workspace (T…) whose requests are accepted; also needed for staff"
+    )
+    slack_staff_users: str = Field("", description="Comma-separated Slack user ids (U…) who are staff")
     twilio_account_sid: str = ""
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_whatsapp_from: str = ""
