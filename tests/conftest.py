@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import create_engine, text
 
 from assistant.clock import FixedClock
 from assistant.db import Database
@@ -58,3 +61,25 @@ async def roadie(settings: Settings, embedder: Embedder) -> AsyncIterator[Roadie
 def chat(roadie: Roadie) -> FakeChannel:
     """Talk to Roadie as travellers would: `await chat.say("...")`."""
     return FakeChannel(roadie.service.handle)
+
+
+POSTGRES_URL = os.environ.get("ROADIE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database, or a skip when no server is reachable."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            name = f"roadie_{uuid.uuid4().hex[:10]}"
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # any connection failure means: no PostgreSQL here
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(error).__name__}")
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

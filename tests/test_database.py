@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import func, inspect, select, text
 
 from assistant.catalogue import ARTISTS, VENUES
 from assistant.db import Database
@@ -17,7 +13,6 @@ from assistant.models import Artist, Base, Event, Offer, PricePoint, Venue
 from assistant.seed import seed
 from tests.conftest import NOW
 
-POSTGRES_URL = os.environ.get("ROADIE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRED_CITIES = {
     "London",
     "Manchester",
@@ -64,25 +59,6 @@ def test_migrations_create_every_model_table_on_sqlite(tmp_path: Path) -> None:
     with db.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
-
-
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database, or a skip when no server is reachable."""
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            name = f"roadie_{uuid.uuid4().hex[:10]}"
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # any connection failure means: no PostgreSQL here
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(error).__name__}")
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_same_migrations_and_seed_run_on_postgresql(postgres_database: str) -> None:
