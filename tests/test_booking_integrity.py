@@ -37,7 +37,8 @@ async def two_hundred_yeses_for_ten_seats(settings: Settings, embedder: Embedder
         people = [f"fan{i}" for i in range(PEOPLE)]
         for person in people:  # each fan gets a quote and is asked to confirm
             quote = await chat.say(f"plan a trip to {artist} in {city} for 1 from {city}", user=person)
-            assert quote is not None and "Quote **Q-" in quote.text, quote.text if quote else None
+            assert quote is not None
+            assert "Quote **Q-" in quote.text, quote.text
             ask = await chat.say("book it", user=person)
             assert ask is not None
             assert "Reply **yes**" in ask.text
