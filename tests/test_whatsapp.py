@@ -26,7 +26,7 @@ from twilio.request_validator import RequestValidator
 
 from assistant.clock import Clock, FixedClock
 from assistant.messages import Button, Poll, Reply
-from assistant.models import ChannelIdentity, ConversationEvent, ProcessedMessage
+from assistant.models import Booking, ChannelIdentity, ConversationEvent, ProcessedMessage
 from assistant.service import ConversationService
 from assistant.settings import Settings
 from channels.base import SendRefused
@@ -429,7 +429,42 @@ def test_the_channel_stays_off_without_credentials() -> None:
     assert "ROADIE_PUBLIC_BASE_URL" in reason
 
 
-def test_the_conversation_search_follow_plan_confirm(roadie_app: Any, fake: FakeTwilio) -> None:
+def test_the_conversation_search_follow_plan_confirm(
+    roadie_app: Any, fake: FakeTwilio, service: ConversationService
+) -> None:
     kim = traveller(roadie_app, fake, "+447700900099", "Kim")
     kim.says("any Coldplay shows in Europe?")
     assert "King Baudouin Stadium, Brussels" in kim.hear()
+
+    kim.says("follow Coldplay")
+    assert "You're now following *Coldplay*" in kim.hear()
+
+    kim.says("plan a trip to the Brussels show for 2 from London")
+    quote = kim.hear()
+    assert "Trip to *Coldplay* at King Baudouin Stadium, Brussels" in quote
+    assert "2 travellers from London" in quote
+    assert "\n1. Book it\n" in quote
+
+    kim.says("1")  # the numbered option "Book it"
+    ask = kim.hear()
+    assert "Shall I book *Coldplay* in Brussels" in ask
+    assert ask.endswith("1. Yes, book it\n2. No\nReply 1 or 2.")
+    assert _bookings(service, kim.number) == []  # nothing is booked before the yes
+
+    kim.says("1")  # "Yes, book it"
+    booked = kim.hear()
+    assert booked.startswith("Booked! Reference *")
+    assert "no card was charged" in booked
+    assert _bookings(service, kim.number) == [booked.removeprefix("Booked! Reference *").split("*")[0]]
+
+
+def _bookings(service: ConversationService, number: str) -> list[str]:
+    """References of the bookings held by the person behind this WhatsApp number."""
+    with service.services.db.session() as session:
+        return list(
+            session.scalars(
+                select(Booking.reference)
+                .join(ChannelIdentity, ChannelIdentity.person_id == Booking.person_id)
+                .where(ChannelIdentity.channel == "whatsapp", ChannelIdentity.external_id == number)
+            )
+        )
