@@ -124,6 +124,14 @@ def _requote_button(quote: Quote) -> list[Button]:
         "reservar",
         "buchen",
         "réserver ce voyage",
+        "looks good, lock it in",
+        "great, we'll take it",
+        "perfect, book that for us",
+        "resérvalo",
+        "reserva eso por favor",
+        "bitte buchen",
+        "réserve-le",
+        "pode reservar",
     ),
 )
 def book_trip(runtime: ToolRuntime[Any, Any], quote: str | None = None, confirm: bool = False) -> ToolAnswer:
@@ -236,6 +244,8 @@ def book_trip(runtime: ToolRuntime[Any, Any], quote: str | None = None, confirm:
         "mis reservas",
         "meine Buchungen",
         "mes réservations",
+        "minhas reservas",
+        "quais são as minhas viagens",
     ),
 )
 def list_bookings(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:
@@ -293,6 +303,8 @@ def list_bookings(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:
         "cancelar mi reserva",
         "Buchung stornieren",
         "annuler ma réservation",
+        "annule le voyage",
+        "cancela a minha reserva",
     ),
 )
 def cancel_booking(runtime: ToolRuntime[Any, Any], reference: str | None = None, confirm: bool = False) -> ToolAnswer:

@@ -58,6 +58,15 @@ def currency_code(value: str) -> str:
         "ich wohne in München",
         "vivo en Madrid",
         "j'habite à Paris",
+        "we normally travel as a group of 3",
+        "assume 2 travellers from now on",
+        "it's usually me and my wife",
+        "moro em Lisboa",
+        "je vis à Bruxelles",
+        "ich lebe in Berlin",
+        "save my home city as Rome",
+        "muéstrame los precios en dólares",
+        "mostrar preços em euros",
     ),
 )
 def set_preferences(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -13,10 +12,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from assistant.messages import Button
 from assistant.models import Artist, Event, Follow, Offer, Person, TourChange, Venue
+from assistant.planner.slots import NEAR_ME
 from assistant.toolkit import ToolAnswer, UserFacingError, roadie_tool, turn_context
 from tools.common import cheapest_tickets, describe_when, event_line, log_event, money, parse_day, resolve
-
-NEAR_ME = re.compile(r"\b(?:near|close to|closest to|nearest to|around) (?:me|us|home)\b|\bnearby\b", re.IGNORECASE)
 
 SHOWN = 8
 
@@ -218,6 +216,9 @@ def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
         "Rammstein world tour",
         "what's the Bad Bunny tour like",
         "gira de Karol G",
+        "datas da turnê dos Coldplay",
+        "where is Kendrick Lamar touring",
+        "cuándo toca Shakira cerca de mí",
         "Tourdaten von Rammstein",
         "dates de la tournée de Dua Lipa",
         "when is she playing near me",
@@ -377,6 +378,16 @@ def _fans_going_line(session: Session, ctx_person: int, artist_id: int) -> str:
         "sigue a Shakira",
         "Rammstein folgen",
         "suivre Dua Lipa",
+        "ping me if Metallica add more shows",
+        "tell me when Coldplay announces more dates",
+        "follow her",
+        "follow them",
+        "yes follow them so I get updates",
+        "avísame cuando Shakira anuncie fechas",
+        "sag Bescheid wenn Metallica neue Konzerte ankündigen",
+        "préviens-moi des nouvelles dates de Coldplay",
+        "me avise quando Coldplay anunciar shows",
+        "quiero seguir a Karol G",
     ),
 )
 def follow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
@@ -430,6 +441,14 @@ def follow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
         "unsubscribe from Bad Bunny updates",
         "dejar de seguir a Shakira",
         "Rammstein nicht mehr folgen",
+        "I'm over Coldplay, remove them",
+        "take Metallica off my list",
+        "no more notifications about Adele",
+        "stop sending me Beyoncé updates",
+        "ya no sigo a Bad Bunny",
+        "Coldplay entfolgen",
+        "ne plus suivre Metallica",
+        "deixar de seguir o Ed Sheeran",
     ),
 )
 def unfollow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
@@ -468,6 +487,9 @@ def unfollow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
         "what am I subscribed to",
         "a quién sigo",
         "wem folge ich",
+        "quels artistes je suis",
+        "quem eu sigo",
+        "which bands am I tracking",
     ),
 )
 def list_following(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:

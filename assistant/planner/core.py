@@ -13,7 +13,18 @@ from langchain_core.tools import BaseTool
 from assistant.clock import Clock
 from assistant.entities import EntityCache
 from assistant.planner.router import GREETING, HELP, OUT_OF_SCOPE, THANKS, Router
-from assistant.planner.slots import DATE_SLOTS, LOCATION_SLOTS, SlotExtractor, Slots
+from assistant.planner.slots import (
+    CONVERSION,
+    CURRENCY_CUE,
+    DATE_SLOTS,
+    FOLLOW_CUE,
+    LOCATION_SLOTS,
+    NEAR_ME,
+    TOUR_WORDS,
+    UNFOLLOW_CUE,
+    SlotExtractor,
+    Slots,
+)
 from assistant.toolkit import spec_of
 from assistant.yesno import is_affirmative, is_negative
 from knowledge.embeddings import Embedder
@@ -116,6 +127,8 @@ class PlannerCore:
     ) -> AIMessage | None:
         """A yes/no to a confirmation Roadie asked for, or the city it asked for, handled as the tool asked."""
         for data in self._last_results(messages):
+            if data.get("quote") and "book_trip" in infos and is_affirmative(text):
+                return self._call(infos["book_trip"], {"quote": data["quote"]}, {})  # "yes" to a quote: ask to book it
             awaiting = data.get("awaiting_confirmation")
             if isinstance(awaiting, dict) and awaiting.get("tool") in infos:
                 if is_affirmative(text):
@@ -136,6 +149,33 @@ class PlannerCore:
                         additional_kwargs=calls[-1].additional_kwargs,
                     )
         return None
+
+    @staticmethod
+    @staticmethod
+    def _by_cue(label: str, text: str, slots: Slots, infos: dict[str, ToolInfo]) -> str:
+        """Cues that settle the tool whatever the router guessed: "near me", tour words, "I live in", "unfollow"."""
+        if CONVERSION.search(text):
+            return OUT_OF_SCOPE  # converting money is not something Roadie does
+        if PREFERENCES_TOOL in infos and (
+            "home_city" in slots.values or ("currency" in slots.values and CURRENCY_CUE.search(text))
+        ):
+            return PREFERENCES_TOOL
+        if "artist" not in slots.values:
+            return label
+        if UNFOLLOW_CUE.search(text) and "unfollow_artist" in infos:
+            return "unfollow_artist"
+        if FOLLOW_CUE.search(text) and "follow_artist" in infos:
+            return "follow_artist"
+        if "get_tour" in infos and (
+            NEAR_ME.search(text)
+            or (
+                label in ("search_events", OUT_OF_SCOPE)
+                and TOUR_WORDS.search(text)
+                and not any(k in slots.values for k in LOCATION_SLOTS)
+            )
+        ):
+            return "get_tour"
+        return label
 
     def _carry(self, tool: str, values: dict[str, Any], previous: dict[str, Any], text: str) -> dict[str, Any]:
         """What a trip request keeps from the conversation: the artist being discussed, and the trip being planned."""
@@ -179,18 +219,25 @@ class PlannerCore:
                 )
 
         label = intent.label if intent else OUT_OF_SCOPE
+        label = self._by_cue(label, text, slots, infos)
         if label == OUT_OF_SCOPE and intent is not None and "artist" in slots.values:
             # An artist was named: a close second-choice tool beats "not something I can help with".
             second = next((name for name, p in intent.ranked[1:2] if name in infos and p >= 0.2), None)
             label = second or label
         confident = intent is not None and intent.probability >= TOOL_CONFIDENCE
+        if label in infos and not confident and SEARCH_TOOL in infos and self._has_entities(slots):
+            if set(slots.values) <= set(infos[SEARCH_TOOL].params):
+                label = SEARCH_TOOL  # unsure, but names were given: look them up rather than act
+        cued = self._by_cue(label, text, slots, infos)
+        if cued != label:
+            label, confident = cued, cued in infos
         if label in infos and (confident or self._has_entities(slots)):
             label = self._tool_taking_slots(label, slots, infos, intent.ranked if intent else ())
             values = self._carry(label, dict(slots.values), previous, text)
             return self._call(infos[label], values, previous.get("args", {}))
         clearly_elsewhere = label == OUT_OF_SCOPE and intent is not None and intent.probability >= OUT_OF_SCOPE_SURE
         if (
-            self._has_entities(slots)
+            (self._has_entities(slots) or "date_from" in slots.values)
             and SEARCH_TOOL in infos
             and label not in (THANKS, GREETING)
             and not clearly_elsewhere

@@ -67,6 +67,13 @@ BUILT_IN_EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     OUT_OF_SCOPE: (
         "what's the weather tomorrow",
+        "reserve a table for dinner in Rome",
+        "book a restaurant near the hotel",
+        "what time is it in Sydney",
+        "convert 100 dollars to euros",
+        "exchange rate from pounds to yen",
+        "cancel my gym membership",
+        "what's the capital of Spain",
         "tell me a joke",
         "what is 2+2",
         "set an alarm for 7am",

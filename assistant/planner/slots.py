@@ -46,23 +46,42 @@ NUMBER_WORDS = {
     "twenty": 20,
     "thirty": 30,
     "fifty": 50,
+    "dos": 2,
+    "dois": 2,
+    "deux": 2,
+    "zwei": 2,
+    "tres": 3,
+    "três": 3,
+    "trois": 3,
+    "drei": 3,
+    "cuatro": 4,
+    "quatro": 4,
+    "quatre": 4,
+    "vier": 4,
 }
 _COUNT = r"(\d{1,3}|" + "|".join(NUMBER_WORDS) + r")"
 TRAVELLERS = (
     re.compile(
-        rf"\b{_COUNT}\s+(?:of us|people|persons|person|travell?ers?|adults?|tickets?|seats?|friends|pax|guests|fans)\b",
+        rf"\b{_COUNT}\s+(?:of us|people|persons|person|travell?ers?|adults?|tickets?|seats?|friends|pax|guests|fans|personas|pessoas|personnes|personen|leute|entradas|billets|karten|ingressos)\b",
         re.IGNORECASE,
     ),
     re.compile(
-        rf"\bfor\s+{_COUNT}\b(?!\s*(?:nights?|days?|weeks?|hours?|am|pm|eur|euros?|pounds?|dollars?|%|[€£$:.]\d))",
+        rf"\b(?:for|para|pour|für|fuer)\s+{_COUNT}\b(?!\s*(?:nights?|days?|weeks?|hours?|am|pm|eur|euros?|pounds?|dollars?|%|[€£$:.]\d))",
         re.IGNORECASE,
     ),
-    re.compile(rf"\b(?:we are|we're|we re|there are|there's|party of|group of)\s+{_COUNT}\b", re.IGNORECASE),
+    re.compile(
+        rf"\b(?:we are|we're|we re|there are|there's|party of|group of|travel as|assume|make (?:it|that)|somos|sommes)\s+{_COUNT}\b",
+        re.IGNORECASE,
+    ),
 )
 PAIRS = re.compile(
     r"\b(?:me and my|with my|me \+ my)\s+(?:wife|husband|partner|girlfriend|boyfriend|friend|mum|mom|dad|sister|"
-    r"brother|son|daughter|bf|gf)\b|\b(?:the two of us|both of us|a couple|us two)\b",
+    r"brother|son|daughter|bf|gf)\b|\b(?:the two of us|both of us|a couple|us two)\b|"
+    r"\b(?:con mi|com (?:o )?meu|com a minha|mit meiner|mit meinem|avec (?:mon|ma))\s+\w+",
     re.IGNORECASE,
+)
+PLUS_ME = re.compile(
+    r"\bme and (\d{1,2}|" + "|".join(NUMBER_WORDS) + r") (?:mates|friends|others|pals)\b", re.IGNORECASE
 )
 SOLO = re.compile(r"\b(?:just me|only me|myself|on my own|solo|alone)\b", re.IGNORECASE)
 ORIGIN_CUE = re.compile(
@@ -72,11 +91,12 @@ ORIGIN_CUE = re.compile(
 HOME_CUE = re.compile(
     r"(?:\bi live in|\bi'm based in|\bi am based in|\bbased in|\bi'm from|\bi am from|\bmy home (?:city |town )?is|"
     r"\bhome is|\bwe live in|\bliving in|\bset my home(?: city)? to|\bmy city is|\bwohne in|\bvivo en|"
-    r"\bhabite à|\bhabite a|\bmoved to|\bmy home to)\s+$",
+    r"\bhabite à|\bhabite a|\bmoved to|\bmy home to|\bmoro em|\bje vis à|\bje vis a|\bich lebe in|"
+    r"\bhome city as|\bhome as|\bvivimos en|\bwir wohnen in)\s+$",
     re.IGNORECASE,
 )
 CURRENCY = re.compile(
-    r"\b(?:in|to|use|using|into|currency(?: is| to)?)\s+(pounds?|sterling|gbp|dollars?|usd|euros?|eur|chf|swiss francs|"
+    r"\b(?:in|to|use|using|into|en|em|currency(?: is| to)?)\s+(pounds?|sterling|gbp|dollars?|usd|euros?|eur|chf|swiss francs|"
     r"francs|yen|jpy|won|krw|sek|dkk|pln|czk|aud|sgd|aed|cad|mxn|brl)\b",
     re.IGNORECASE,
 )
@@ -174,11 +194,17 @@ FILLER = {
     "2027",
     "2028",
     "anything",
+    "tickets",
+    "seats",
+    "make",
+    "that",
+    "change",
 }
 # A capitalised place after "in"/"at" that the catalogue does not know: the tool says so.
 UNKNOWN_PLACE = re.compile(r"\b(?:in|at|near)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+){0,2})")
 # Words that open a follow-up ("what about Berlin?", "and in May?", "no, I meant Manchester").
 FOLLOW_UP_CUES = {
+    "make",
     "what",
     "whats",
     "how",
@@ -300,12 +326,14 @@ class SlotExtractor:
                 words = normalise(name).split()
                 if words and not inside and not any(w in NOT_NAMES or w in GENRES for w in words):
                     slots.values["artist"] = name
-        found = self._dates.parse(text, today)
+        # Dates are read around the names ("Bruno Mars" is not March).
+        unnamed = "".join(" " if any(a <= i < b for a, b in spans[: len(mentions)]) else c for i, c in enumerate(text))
+        found = self._dates.parse(unnamed, today)
         if found is not None:
             slots.values["date_from"] = found.start.isoformat()
             slots.values["date_to"] = found.end.isoformat()
             slots.date_text = found.text
-        elif bad := self._dates.impossible(text):
+        elif bad := self._dates.impossible(unnamed):
             slots.values["date_from"] = bad  # the tool answers that it cannot read this date
             slots.date_text = bad
         if not any(k in slots.values for k in (*LOCATION_SLOTS, "origin", "home_city")):
@@ -329,6 +357,11 @@ class SlotExtractor:
     def _numbers_and_codes(text: str, slots: Slots) -> list[tuple[int, int]]:
         """Party size, currency, quote and booking references and ticket sections; returns the spans used."""
         spans: list[tuple[int, int]] = []
+        if plus := PLUS_ME.search(text):
+            raw = plus.group(1).lower()
+            slots.values["travellers"] = 1 + (NUMBER_WORDS[raw] if raw in NUMBER_WORDS else int(raw))
+            spans.append(plus.span())
+            return spans + SlotExtractor._codes(text, slots)
         for pattern in TRAVELLERS:
             if match := pattern.search(text):
                 raw = match.group(1).lower()
@@ -342,6 +375,11 @@ class SlotExtractor:
             elif match := SOLO.search(text):
                 slots.values["travellers"] = 1
                 spans.append(match.span())
+        return spans + SlotExtractor._codes(text, slots)
+
+    @staticmethod
+    def _codes(text: str, slots: Slots) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
         for name, pattern in (("currency", CURRENCY), ("quote", QUOTE_REF), ("reference", BOOKING_REF)):
             if match := pattern.search(text):
                 slots.values[name] = match.group(1) if name == "currency" else match.group(0)
@@ -350,3 +388,21 @@ class SlotExtractor:
             slots.values["section"] = match.group(1)
             spans.append(match.span())
         return spans
+
+
+NEAR_ME = re.compile(
+    r"\b(?:near|close to|closest to|nearest to|around) (?:me|us|home)\b|\bnearby\b|\bnearest\b.*\bto me\b|"
+    r"\bcerca de (?:mí|mi|casa)\b|\bperto de (?:mim|casa)\b|\bprès de chez moi\b|\bin meiner nähe\b",
+    re.IGNORECASE,
+)
+TOUR_WORDS = re.compile(r"\b(?:tour|touring|tournée|turnê|gira|tournee|tourdaten|world tour)\b", re.IGNORECASE)
+UNFOLLOW_CUE = re.compile(
+    r"\b(?:unfollow|stop following|no longer|ya no|dejar de seguir|deixar de seguir|nicht mehr|entfolgen|ne plus suivre|"
+    r"não quero mais|don'?t want to follow|no more .*(?:notifications|alerts|updates))",
+    re.IGNORECASE,
+)
+FOLLOW_CUE = re.compile(r"^\s*(?:please )?(?:follow|sigue|seguir|folge|suivre|segue|siga)\b", re.IGNORECASE)
+CURRENCY_CUE = re.compile(
+    r"\b(?:currency|prices?|precios|preços|moeda|moneda|währung|preise|devise|prix)\b", re.IGNORECASE
+)
+CONVERSION = re.compile(r"\b(?:convert|conversion|exchange rate|umrechnen|convertir|converter)\b", re.IGNORECASE)
