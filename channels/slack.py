@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "slack"
 PER_CHANNEL_INTERVAL_S = 1.0  # chat.postMessage: about one message per second per channel
 OVERALL_PER_S = 20.0
+TURNS_AT_ONCE = 4  # more turns in flight only slow the acks on the shared event loop; the rest wait their turn
 NOT_A_MEMBER = {"not_in_channel", "channel_not_found"}
 BUTTON_ACTION = re.compile(rf"^{ACTION_PREFIX}(button|vote)_\d+$")
 ANY_COMMAND = re.compile(r"^/")
@@ -103,6 +104,7 @@ class SlackChannel:
         self._handle: Handler | None = None
         self._people: People | None = None
         self._turns = BackgroundTurns()
+        self._turn_slots = asyncio.Semaphore(TURNS_AT_ONCE)
         self._chores: set[asyncio.Task[None]] = set()
         self._pacer = Pacer(PER_CHANNEL_INTERVAL_S, OVERALL_PER_S)
         self.app.use(self._only_our_workspace)
@@ -240,7 +242,13 @@ class SlackChannel:
         if self._handle is None:
             log.warning("slack: a message arrived before Roadie was ready; Slack will redeliver it")
             return
-        self._turns.run(self._handle, inbound, partial(self._deliver, where))
+        self._turns.run(self._queued, inbound, partial(self._deliver, where))
+
+    async def _queued(self, inbound: Inbound) -> Reply | None:
+        """The core's answer, with at most TURNS_AT_ONCE Slack turns running; the others wait in line."""
+        assert self._handle is not None
+        async with self._turn_slots:
+            return await self._handle(inbound)
 
     def _chore(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -23,11 +23,11 @@ from sqlalchemy import func, select
 from assistant.clock import FixedClock
 from assistant.db import Database
 from assistant.messages import Button, Poll, Reply
-from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
+from assistant.models import Booking, ChannelIdentity, ConversationEvent, Follow, Person, ProcessedMessage
 from assistant.settings import Settings
 from channels.base import SendRefused
 from channels.slack import SlackChannel, build_slack, slack_to_text
-from channels.slack_render import MAX_BLOCKS, SECTION_CHARS, markdown_to_mrkdwn, render_reply, split_text
+from channels.slack_render import MAX_BLOCKS, SECTION_CHARS, markdown_to_mrkdwn, pressed, render_reply, split_text
 from knowledge.embeddings import Embedder
 from main import create_app
 from tests.conftest import NOW
@@ -190,6 +190,49 @@ def test_a_redelivered_event_is_answered_once(workspace: Workspace) -> None:
     assert len(workspace.slack.to("chat.postMessage", "DUBO")) == 2
     assert "Adele" in section_text(answers[0])
     assert "welcome" in section_text(answers[1])
+
+
+def test_search_follow_plan_and_book_by_pressing_the_buttons(workspace: Workspace) -> None:
+    said = pressed = 0
+
+    def say(text: str) -> tuple[str, dict[str, Any]]:
+        nonlocal said
+        assert workspace.deliver(dm("UFLOR", text)).status_code == 200
+        said += 1
+        return workspace.slack.posted("DUFLOR", said)[-1]
+
+    def tap(message: tuple[str, dict[str, Any]], label: str) -> tuple[str, dict[str, Any]]:
+        nonlocal said, pressed
+        ts, posted = message
+        value = next(b["value"] for b in buttons(posted) if b["text"]["text"] == label)
+        assert workspace.deliver(press("UFLOR", posted, ts, value)).status_code == 200
+        said, pressed = said + 1, pressed + 1
+        marked = workspace.slack.wait_for("chat.update", pressed, channel="DUFLOR")[-1]
+        assert marked["ts"] == ts
+        assert f"chose *{label}*" in json.dumps(marked["blocks"])
+        return workspace.slack.posted("DUFLOR", said)[-1]
+
+    shows = say("any Coldplay shows in Europe?")
+    assert "King Baudouin Stadium, Brussels" in section_text(shows[1])
+    following = say("follow Coldplay")
+    assert "now following *Coldplay*" in section_text(following[1])
+    plan = say("plan a trip to the Brussels show for 2 from London")
+    quote = section_text(plan[1])
+    assert "Trip to *Coldplay* at King Baudouin Stadium, Brussels" in quote
+    assert "*Total €886*" in quote
+    confirm = tap(plan, "Book it")
+    assert "Shall I book *Coldplay* in Brussels" in section_text(confirm[1])
+    booked = tap(confirm, "Yes, book it")
+    assert "Booked! Reference *RD-" in section_text(booked[1])
+
+    with workspace.db.session() as session:
+        person = session.scalar(
+            select(ChannelIdentity.person_id).where(
+                ChannelIdentity.channel == "slack", ChannelIdentity.external_id == "UFLOR"
+            )
+        )
+        assert session.scalar(select(func.count()).select_from(Booking).where(Booking.person_id == person)) == 1
+        assert session.scalar(select(func.count()).select_from(Follow).where(Follow.person_id == person)) == 1
 
 
 def test_a_slow_slack_does_not_slow_the_acknowledgement(workspace: Workspace) -> None:
@@ -429,6 +472,20 @@ def test_a_poll_is_a_question_with_vote_buttons() -> None:
     values = [b["value"] for b in buttons(message.blocks and {"blocks": message.blocks})]
     assert values == ["vote p7 1", "vote p7 2"]
     assert "*Which show?*\n1. Brussels\n2. Milan" in section_text({"blocks": message.blocks})
+
+
+def test_a_vote_keeps_the_poll_open_and_a_choice_closes_the_buttons() -> None:
+    [poll] = render_reply(Reply("Vote!", poll=Poll("p7", "Which show?", ("Brussels", "Milan"))))
+    after_ana = pressed(poll.blocks, "Brussels", "UANA", vote=True)
+    after_ben = pressed(after_ana, "Milan", "UBEN", vote=True)
+    assert buttons({"blocks": after_ben}), "others can still vote"
+    votes = [e["text"] for b in after_ben if b["type"] == "context" for e in b["elements"]]
+    assert votes == ["✓ <@UANA> voted for *Brussels*", "✓ <@UBEN> voted for *Milan*"]
+
+    [offer] = render_reply(Reply("Book?", buttons=[Button("Yes, book it", "yes"), Button("No", "no")]))
+    chosen = pressed(offer.blocks, "Yes, book it", "UANA", vote=False)
+    assert not buttons({"blocks": chosen})
+    assert chosen[0] == offer.blocks[0]
 
 
 def test_button_labels_are_cut_to_slacks_limit_and_image_urls_become_image_blocks() -> None:
