@@ -39,3 +39,11 @@ async def test_starter_dataset_report(embedder: Embedder) -> None:
     assert report["args_accuracy"] >= 0.9, report["failures"]
     assert report["out_of_scope_accuracy"] >= 0.9, report["failures"]
     assert report["write_false_rate"] == 0.0
+
+
+async def test_trips_dataset_clears_ninety_percent(embedder: Embedder) -> None:
+    report = await run_eval(ROOT / "evals" / "datasets" / "trips.jsonl", embedder=embedder)
+    assert report["cases"] >= 60
+    assert report["tool_accuracy"] >= 0.9, report["failures"]
+    assert report["args_accuracy"] >= 0.85, report["failures"]
+    assert report["write_false_rate"] == 0.0, report["failures"]
