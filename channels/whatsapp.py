@@ -48,7 +48,10 @@ OVERALL_PER_S = 80.0  # Twilio's default throughput for one WhatsApp sender
 SEND_TIMEOUT_S = 15.0
 DEFAULT_RETRY_S = 1.0  # Twilio's 429 usually carries no Retry-After
 REMEMBERED_NUMBERS = 10_000
-TURNS_AT_ONCE = 4  # more turns in flight only slow the acks on the shared event loop; the rest wait their turn
+# Turns in flight: the offline planner's turns are CPU-bound on this process's interpreter, so one at a time loses no
+# throughput and keeps webhook acks quick; an LLM's turns mostly wait on the network, so several overlap.
+TURNS_AT_ONCE_OFFLINE = 1
+TURNS_AT_ONCE_LLM = 8
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MEDIA_ONLY_ANSWER = "Thanks — I can't look at photos or voice notes yet; tell me in words what you're after"
 MEDIA_NOTE = "(I can't look at photos or voice notes yet, so I only read your words.)"
@@ -218,7 +221,7 @@ class WhatsAppChannel:
         self._validator = RequestValidator(self._auth_token)
         self._pacer = Pacer(PER_NUMBER_INTERVAL_S, OVERALL_PER_S)
         self._turns = BackgroundTurns()
-        self._turn_slots = asyncio.Semaphore(TURNS_AT_ONCE)
+        self._turn_slots = asyncio.Semaphore(TURNS_AT_ONCE_LLM if settings.uses_llm else TURNS_AT_ONCE_OFFLINE)
         self._options = RecentOptions()
         self._media_acks = RecentIds()
         self._handle: Handler | None = None
@@ -323,7 +326,7 @@ class WhatsAppChannel:
         self._turns.run(self._media_only if has_media and not text.strip() else self._queued(handle), inbound, deliver)
 
     def _queued(self, handle: Handler) -> Handler:
-        """`handle` with at most TURNS_AT_ONCE turns of this channel running; the others wait in line."""
+        """`handle` with a bounded number of this channel's turns running; the others wait in line (FIFO)."""
 
         async def turn(inbound: Inbound) -> Reply | None:
             async with self._turn_slots:

@@ -31,6 +31,7 @@ class Received:
     content_sid: str
     content_variables: str
     at: float = field(compare=False)
+    sid: str = field(default_factory=lambda: "SM" + uuid.uuid4().hex, compare=False)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class FakeTwilio:
         self._failures: deque[Failure] = deque()
         self.app = FastAPI()
         self.app.add_api_route("/2010-04-01/Accounts/{sid}/Messages.json", self._create, methods=["POST"])
+        self.app.add_api_route("/2010-04-01/Accounts/{sid}/Messages.json", self._list, methods=["GET"])
 
     @property
     def requests(self) -> list[Received]:
@@ -111,11 +113,22 @@ class FakeTwilio:
         variables = one.get("ContentVariables", "")
         status = problem[0] if problem else 201
         with self._lock:
-            self._received.append(Received(status, to, sender, body, media, content_sid, variables, time.monotonic()))
+            received = Received(status, to, sender, body, media, content_sid, variables, time.monotonic())
+            self._received.append(received)
         if problem is not None:
             retry = failure.retry_after if failure is not None else None
             return _error(*problem, headers={"Retry-After": retry} if retry is not None else None)
-        return JSONResponse(_resource(sid, to, sender, body, media), status_code=201)
+        return JSONResponse(_resource(sid, received), status_code=201)
+
+    async def _list(self, sid: str, request: Request) -> JSONResponse:
+        """messages.list: what was accepted, newest first, as one page (handy when trying Roadie locally)."""
+        if not self._authorised(request, sid):
+            return _error(401, 20003, "Authenticate")
+        messages = [_resource(sid, m) for m in reversed(self.messages)]
+        uri = f"/2010-04-01/Accounts/{sid}/Messages.json"
+        return JSONResponse(
+            {"messages": messages, "page": 0, "page_size": len(messages), "first_page_uri": uri, "next_page_uri": None}
+        )
 
 
 def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -123,8 +136,8 @@ def _error(status: int, code: int, message: str, headers: dict[str, str] | None 
     return JSONResponse({**payload, "status": status}, status_code=status, headers=headers)
 
 
-def _resource(account: str, to: str, sender: str, body: str, media: tuple[str, ...]) -> dict[str, Any]:
-    sid = "SM" + uuid.uuid4().hex
+def _resource(account: str, message: Received) -> dict[str, Any]:
+    sid, to, sender, body, media = message.sid, message.to, message.from_, message.body, message.media_urls
     now = format_datetime(datetime.now(UTC), usegmt=True)
     return {
         "account_sid": account,
