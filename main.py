@@ -172,6 +172,30 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telegram_poll(settings: Settings, args: argparse.Namespace) -> int:
+    """Telegram by long polling (development): no public URL or webhook secret needed, the webhook is removed."""
+    from aiogram.utils.token import TokenValidationError
+
+    from channels.telegram import TelegramChannel
+
+    try:
+        channel = TelegramChannel.from_settings(settings.model_copy(update={"public_base_url": ""}))
+    except TokenValidationError:
+        print("Set ROADIE_TELEGRAM_BOT_TOKEN to the token @BotFather gave you.", file=sys.stderr)
+        return 2
+
+    async def go() -> None:
+        async with start_roadie(settings) as roadie:
+            channel.attach(roadie.service.handle, roadie.service)
+            try:
+                await channel.poll()
+            finally:
+                await channel.stop()
+
+    asyncio.run(go())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main.py", description="Roadie, the concert-travel assistant")
     sub = p.add_subparsers(dest="command", required=True)
@@ -194,6 +218,8 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--dataset", required=True)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_eval)
+    poll = sub.add_parser("telegram-poll", help="run the Telegram bot by long polling (development, no webhook)")
+    poll.set_defaults(run=cmd_telegram_poll)
     return p
 
 

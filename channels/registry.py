@@ -7,12 +7,14 @@ from collections.abc import Callable
 from assistant.settings import Settings
 from channels.base import WebhookChannel
 from channels.slack import build_slack
+from channels.telegram import build_telegram
 from channels.whatsapp import build_whatsapp
 
 # Each builder returns the channel, or the reason it stays off (missing credentials, unsafe settings).
 Builder = Callable[[Settings], "WebhookChannel | str"]
 BUILDERS: dict[str, Builder] = {
     "slack": build_slack,
+    "telegram": build_telegram,
     "whatsapp": build_whatsapp,
 }
 
