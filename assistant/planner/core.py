@@ -225,9 +225,9 @@ class PlannerCore:
             second = next((name for name, p in intent.ranked[1:2] if name in infos and p >= 0.2), None)
             label = second or label
         confident = intent is not None and intent.probability >= TOOL_CONFIDENCE
-        if label in infos and not confident and SEARCH_TOOL in infos and self._has_entities(slots):
-            if set(slots.values) <= set(infos[SEARCH_TOOL].params):
-                label = SEARCH_TOOL  # unsure, but names were given: look them up rather than act
+        unsure_with_names = label in infos and not confident and self._has_entities(slots)
+        if unsure_with_names and SEARCH_TOOL in infos and set(slots.values) <= set(infos[SEARCH_TOOL].params):
+            label = SEARCH_TOOL  # unsure, but names were given: look them up rather than act
         cued = self._by_cue(label, text, slots, infos)
         if cued != label:
             label, confident = cued, cued in infos
