@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from assistant.clock import FixedClock
 from assistant.messages import Button, Inbound, Poll, Reply
-from assistant.models import Person, ProcessedMessage
+from assistant.models import Booking, Person, ProcessedMessage
 from assistant.settings import Settings
 from channels.base import Handler, SendRefused
 from channels.registry import configured
@@ -358,6 +358,50 @@ async def test_an_expired_button_says_so_and_runs_no_turn(
     await asyncio.sleep(0.5)
     assert fake.sent(dev) == []
     assert not was_forwarded(app_roadie(app), press["update_id"])
+
+
+class Traveller:
+    """Someone chatting with Roadie in a private Telegram chat through the real webhook."""
+
+    def __init__(self, webhook: httpx.AsyncClient, fake: FakeTelegram, user_id: int) -> None:
+        self.webhook, self.fake, self.user_id = webhook, fake, user_id
+
+    async def _answer_to(self, update: dict[str, Any]) -> Call:
+        before = len(self.fake.called("sendMessage", self.user_id))
+        assert await deliver(self.webhook, update) == 200
+        answers = await eventually(lambda: self.fake.called("sendMessage", self.user_id)[before:])
+        return answers[-1]
+
+    async def say(self, text: str) -> Call:
+        """Send `text` and return Roadie's answer as the Bot API received it."""
+        return await self._answer_to(message_update(self.user_id, text))
+
+    async def press(self, answer: Call, label: str) -> Call:
+        """Tap the inline button `label` under `answer`, and return Roadie's next answer."""
+        return await self._answer_to(press_update(answer, label, presser=self.user_id))
+
+
+async def test_search_follow_plan_and_book_by_pressing_the_buttons(
+    app: tuple[Any, str], webhook: httpx.AsyncClient, fake: FakeTelegram
+) -> None:
+    nina = Traveller(webhook, fake, 1006)
+    search = await nina.say("any Coldplay shows in Europe?")
+    assert "King Baudouin Stadium, Brussels" in search["text"]
+    follow = await nina.say("follow Coldplay")
+    assert "following <b>Coldplay</b>" in follow["text"]
+    plan = await nina.say("plan a trip to the Brussels show for 2 from London")
+    assert "Trip to <b>Coldplay</b> at King Baudouin Stadium, Brussels" in plan["text"]
+    assert "Book it" in labels(plan)
+    confirm = await nina.press(plan, "Book it")
+    assert "Shall I book <b>Coldplay</b> in Brussels" in confirm["text"]
+    assert labels(confirm) == ["Yes, book it", "No"]
+    booked = await nina.press(confirm, "Yes, book it")
+    assert booked["text"].startswith("Booked! Reference <b>RD-")
+    reference = booked["text"].split("<b>", 1)[1].split("</b>", 1)[0]
+    with app_roadie(app).services.db.session() as session:
+        booking = session.scalars(select(Booking).where(Booking.reference == reference)).one()
+        assert booking.travellers == 2
+    assert len(fake.called("editMessageReplyMarkup", 1006)) == 2
 
 
 # Groups through the webhook: Roadie answers only when addressed.
