@@ -60,7 +60,7 @@ def issue_link_code(db: Database, person_id: int, now: datetime) -> str:
 
 def redeem_link_code(db: Database, code: str, channel: str, external_id: str, now: datetime) -> int | None:
     """Move this channel identity (and what it owns) to the code's person; None when the code is not valid."""
-    with db.session() as session:
+    with db.write_session() as session:
         claimed = session.execute(
             update(LinkCode)
             .where(LinkCode.code == code.upper(), LinkCode.used_at.is_(None), LinkCode.expires_at > now)

@@ -139,7 +139,7 @@ class ConversationService:
         """The person behind a verified inbound message, created on first contact."""
         external_id = inbound.key.user_id or inbound.key.chat_id
         now = self.clock.now()
-        with self.services.db.session() as session:
+        with self.services.db.write_session() as session:
             identity = session.scalars(
                 select(ChannelIdentity).where(
                     ChannelIdentity.channel == inbound.key.channel, ChannelIdentity.external_id == external_id

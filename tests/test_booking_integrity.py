@@ -48,7 +48,8 @@ async def two_hundred_yeses_for_ten_seats(settings: Settings, embedder: Embedder
         texts = [a.text for a in answers if a is not None]
         assert len(texts) == PEOPLE
         assert sum("Booked!" in t for t in texts) == SEATS
-        assert sum("sold out before I could book it" in t for t in texts) == PEOPLE - SEATS
+        others = [t for t in texts if "Booked!" not in t and "sold out before I could book it" not in t]
+        assert not others, others[:3]
         assert not [t for t in texts if "went wrong" in t]
         with db.session() as session:
             assert session.scalar(select(Offer.available).where(Offer.id == last.id)) == 0

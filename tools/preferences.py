@@ -98,7 +98,7 @@ def set_preferences(
     if budget is not None and budget <= 0:
         raise UserFacingError("A budget should be a positive amount, e.g. 500.")
     changed: list[str] = []
-    with ctx.services.db.session() as session:
+    with ctx.services.db.write_session() as session:
         me = person(session, ctx)
         if city:
             me.home_city = city

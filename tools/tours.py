@@ -132,7 +132,7 @@ def search_events(
         if start and end
         else (f" from {start:%-d %b %Y}" if start else (f" until {end:%-d %b %Y}" if end else ""))
     )
-    with ctx.services.db.session() as session:
+    with ctx.services.db.write_session() as session:
         events = list(session.scalars(dated).unique())
         if not events and (start or end):
             nearby = list(session.scalars(query).unique())
@@ -247,7 +247,7 @@ def get_tour(runtime: ToolRuntime[Any, Any], artist: str, near: str | None = Non
         raise UserFacingError("Which artist's tour would you like to see?")
     near_city = resolve(ctx, "city", near) or ctx.caller.home_city
     now = ctx.services.clock.now()
-    with ctx.services.db.session() as session:
+    with ctx.services.db.write_session() as session:
         events = list(session.scalars(_upcoming(now).where(Artist.name == name)).unique())
         prices = cheapest_tickets(session, [e.id for e in events])
         home = session.scalars(select(Venue).where(Venue.city == near_city)).first() if near_city else None
@@ -401,7 +401,7 @@ def follow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
     if name is None:
         raise UserFacingError("Which artist would you like to follow?")
     now = ctx.services.clock.now()
-    with ctx.services.db.session() as session:
+    with ctx.services.db.write_session() as session:
         row = session.scalars(select(Artist).where(Artist.name == name)).one()
         already = session.scalars(
             select(Follow).where(Follow.person_id == ctx.caller.person_id, Follow.artist_id == row.id)
@@ -461,7 +461,7 @@ def unfollow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
     name = resolve(ctx, "artist", artist)
     if name is None:
         raise UserFacingError("Which artist should I stop following?")
-    with ctx.services.db.session() as session:
+    with ctx.services.db.write_session() as session:
         row = session.scalars(select(Artist).where(Artist.name == name)).one()
         follow = session.scalars(
             select(Follow).where(Follow.person_id == ctx.caller.person_id, Follow.artist_id == row.id)
@@ -496,7 +496,7 @@ def list_following(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:
     """List the artists the person follows, with each one's next date."""
     ctx = turn_context(runtime)
     now = ctx.services.clock.now()
-    with ctx.services.db.session() as session:
+    with ctx.services.db.write_session() as session:
         artists = list(
             session.scalars(
                 select(Artist)

@@ -497,7 +497,7 @@ def plan_trip(
     """
     ctx = turn_context(runtime)
     origin_city = resolve(ctx, "city", origin) or ctx.caller.home_city
-    with ctx.services.db.session() as session:
+    with ctx.services.db.write_session() as session:
         count = check_travellers(travellers, person(session, ctx).usual_travellers or 1)
         event = find_event(session, ctx, artist, city, venue, date_from, date_to)
         if origin_city is None:
