@@ -28,7 +28,7 @@ from bench.harness import Request, fire, wait_for
 from evals.runner import EVAL_NOW
 from knowledge.embeddings import Embedder
 from main import create_app
-from tests.fakes.slack_api import SIGNING_SECRET, TEAM, TOKEN, Delivery, FakeSlackApi, dm
+from tests.fakes.slack_api import SIGNING_SECRET, TEAM, TOKEN, Delivery, FakeSlackApi, dm, section_text
 from tests.servers import serve_in_thread
 
 MESSAGES = (
@@ -98,11 +98,17 @@ async def run(total: int, users: int, concurrency: int) -> None:
                 metrics = (await client.get("/metrics")).text
     failures = re.search(r"roadie_turn_failures_total (\d+)", metrics)
     sent = answers()
+    sorry = sum(
+        1
+        for a in slack.to("chat.postMessage")
+        if str(a.get("channel", "")).startswith("DUB") and "went wrong" in section_text(a)
+    )
     print(
         f"slack webhook: {report.summary()}, concurrency {concurrency}, {users} users; "
         f"{unique} unique events, {total - unique} redeliveries; {sent} answers sent "
         f"({max(0, sent - unique)} duplicates, {max(0, unique - sent)} lost); "
-        f"turn failures {failures.group(1) if failures else '?'}; all answered {settled:.1f} s after the first request"
+        f"{failures.group(1) if failures else '?'} failed turns, {sorry} answers were apologies; "
+        f"all answered {settled:.1f} s after the first request"
     )
 
 
