@@ -61,6 +61,10 @@ PER_CHAT_INTERVAL_S = 1.0
 GROUP_INTERVAL_S = 3.0
 OVERALL_PER_S = 30.0
 REMEMBERED = 10_000
+# Turns in flight: offline planner turns are CPU-bound in this interpreter, so running one at a time loses no
+# throughput and keeps webhook acks quick; an LLM's turns mostly wait on the network, so several overlap.
+TURNS_AT_ONCE_OFFLINE = 1
+TURNS_AT_ONCE_LLM = 8
 EXPIRED = "That button has expired — type your answer instead."
 COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<bot>[A-Za-z0-9_]{3,64}))?(?:\s+(?P<args>.*))?$", re.S)
 DEEP_LINK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -165,7 +169,9 @@ class TelegramChannel:
 
     name = "telegram"
 
-    def __init__(self, bot: Bot, secret: str, media_dir: Path, public_base_url: str = "") -> None:
+    def __init__(
+        self, bot: Bot, secret: str, media_dir: Path, public_base_url: str = "", turns_at_once: int = 1
+    ) -> None:
         self.bot = bot
         self.username = ""
         self._secret = secret.encode()
@@ -174,6 +180,7 @@ class TelegramChannel:
         self._handle: Handler | None = None
         self._people: People | None = None
         self._turns = BackgroundTurns()
+        self._turn_slots = asyncio.Semaphore(turns_at_once)
         self._chores: set[asyncio.Task[None]] = set()
         self._pacer = Pacer(interval=PER_CHAT_INTERVAL_S, overall_per_s=OVERALL_PER_S)
         self._buttons = ButtonValues()
@@ -353,7 +360,13 @@ class TelegramChannel:
         if self._handle is None:
             log.warning("telegram update arrived before Roadie was ready; dropped")
             return
-        self._turns.run(self._handle, inbound, partial(self._deliver, target))
+        self._turns.run(self._in_slot, inbound, partial(self._deliver, target))
+
+    async def _in_slot(self, inbound: Inbound) -> Reply | None:
+        """The core's answer, with at most `turns_at_once` turns running (sending happens outside the slot)."""
+        assert self._handle is not None
+        async with self._turn_slots:
+            return await self._handle(inbound)
 
     def _later(self, chore: Coroutine[Any, Any, None]) -> None:
         async def guarded() -> None:
