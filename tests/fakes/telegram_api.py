@@ -109,6 +109,7 @@ class FakeTelegram:
         self.polls: dict[str, dict[str, Any]] = {}
         self.app = FastAPI()
         self.app.add_api_route("/bot{token}/{method}", self._api, methods=["GET", "POST"])
+        self.app.add_api_route("/calls", self._list_calls, methods=["GET"])
 
     # What the tests look at.
 
@@ -153,6 +154,10 @@ class FakeTelegram:
         """Queue an update for getUpdates (long polling)."""
         with self._lock:
             self._updates.append(update)
+
+    async def _list_calls(self) -> list[dict[str, Any]]:
+        """GET /calls: what Roadie asked of the Bot API so far (for trying Roadie by hand against the fake)."""
+        return [{"method": c.method, "status": c.status, "params": c.params} for c in self.calls]
 
     # The Bot API.
 
