@@ -92,7 +92,7 @@ def run(count: int, users: int, concurrency: int) -> None:
     requests, unique = signed_requests(count, users, redelivered=0.1)
     fake = FakeTelegram(TOKEN)
     with tempfile.TemporaryDirectory(prefix="roadie-bench-") as tmp, serve_in_thread(fake.app) as telegram_url:
-        settings = Settings(  # type: ignore[arg-type]
+        settings = Settings(
             data_dir=Path(tmp),
             database_url="",
             memory_url="",

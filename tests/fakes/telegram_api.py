@@ -211,9 +211,9 @@ class FakeTelegram:
                 payload = part.get_payload(decode=True)
                 filename = part.get_filename()
                 if filename is not None:
-                    files[str(name)] = (filename, bytes(payload))  # type: ignore[arg-type]
+                    files[str(name)] = (filename, bytes(payload))
                 else:
-                    fields[str(name)] = bytes(payload).decode()  # type: ignore[arg-type]
+                    fields[str(name)] = bytes(payload).decode()
         elif raw:
             fields.update(parse_qsl(raw.decode(), keep_blank_values=True))
         params: dict[str, Any] = {}
