@@ -240,7 +240,7 @@ class SlackChannel:
 
     def _run(self, inbound: Inbound, where: Where) -> None:
         if self._handle is None:
-            log.warning("slack: a message arrived before Roadie was ready; Slack will redeliver it")
+            log.warning("slack: a message arrived before Roadie was ready and was dropped")
             return
         self._turns.run(self._queued, inbound, partial(self._deliver, where))
 
