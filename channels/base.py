@@ -58,10 +58,15 @@ class WebhookChannel(Channel, Protocol):
 
 
 class BackgroundTurns:
-    """Runs turns after the platform has been acknowledged, and waits for them on shutdown."""
+    """Runs turns after the platform has been acknowledged, and waits for them on shutdown.
 
-    def __init__(self) -> None:
+    At most `turns_at_once` turns run together (the rest wait in line), so a burst of webhooks
+    never crowds out the event loop that acknowledges them; delivery happens outside that limit.
+    """
+
+    def __init__(self, turns_at_once: int | None = None) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(turns_at_once) if turns_at_once else None
 
     def run(self, handle: Handler, inbound: Inbound, deliver: Deliver) -> None:
         """Handle `inbound` in the background and deliver the reply (nothing for a duplicate)."""
@@ -69,10 +74,13 @@ class BackgroundTurns:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    async def _turn(handle: Handler, inbound: Inbound, deliver: Deliver) -> None:
+    async def _turn(self, handle: Handler, inbound: Inbound, deliver: Deliver) -> None:
         try:
-            reply = await handle(inbound)
+            if self._slots is None:
+                reply = await handle(inbound)
+            else:
+                async with self._slots:
+                    reply = await handle(inbound)
             if reply is not None:
                 await deliver(reply)
         except Exception:

@@ -103,8 +103,7 @@ class SlackChannel:
         self._requests = AsyncSlackRequestHandler(self.app)
         self._handle: Handler | None = None
         self._people: People | None = None
-        self._turns = BackgroundTurns()
-        self._turn_slots = asyncio.Semaphore(TURNS_AT_ONCE)
+        self._turns = BackgroundTurns(turns_at_once=TURNS_AT_ONCE)
         self._chores: set[asyncio.Task[None]] = set()
         self._pacer = Pacer(PER_CHANNEL_INTERVAL_S, OVERALL_PER_S)
         self.app.use(self._only_our_workspace)
@@ -242,13 +241,7 @@ class SlackChannel:
         if self._handle is None:
             log.warning("slack: a message arrived before Roadie was ready and was dropped")
             return
-        self._turns.run(self._queued, inbound, partial(self._deliver, where))
-
-    async def _queued(self, inbound: Inbound) -> Reply | None:
-        """The core's answer, with at most TURNS_AT_ONCE Slack turns running; the others wait in line."""
-        assert self._handle is not None
-        async with self._turn_slots:
-            return await self._handle(inbound)
+        self._turns.run(self._handle, inbound, partial(self._deliver, where))
 
     def _chore(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -179,8 +179,7 @@ class TelegramChannel:
         self._webhook_url = f"{public_base_url.rstrip('/')}{WEBHOOK_PATH}" if public_base_url else ""
         self._handle: Handler | None = None
         self._people: People | None = None
-        self._turns = BackgroundTurns()
-        self._turn_slots = asyncio.Semaphore(turns_at_once)
+        self._turns = BackgroundTurns(turns_at_once=turns_at_once)
         self._chores: set[asyncio.Task[None]] = set()
         self._pacer = Pacer(interval=PER_CHAT_INTERVAL_S, overall_per_s=OVERALL_PER_S)
         self._buttons = ButtonValues()
@@ -360,13 +359,7 @@ class TelegramChannel:
         if self._handle is None:
             log.warning("telegram update arrived before Roadie was ready; dropped")
             return
-        self._turns.run(self._in_slot, inbound, partial(self._deliver, target))
-
-    async def _in_slot(self, inbound: Inbound) -> Reply | None:
-        """The core's answer, with at most `turns_at_once` turns running (sending happens outside the slot)."""
-        assert self._handle is not None
-        async with self._turn_slots:
-            return await self._handle(inbound)
+        self._turns.run(self._handle, inbound, partial(self._deliver, target))
 
     def _later(self, chore: Coroutine[Any, Any, None]) -> None:
         async def guarded() -> None:

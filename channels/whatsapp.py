@@ -220,8 +220,7 @@ class WhatsAppChannel:
         self.clock: Clock = clock or SystemClock()
         self._validator = RequestValidator(self._auth_token)
         self._pacer = Pacer(PER_NUMBER_INTERVAL_S, OVERALL_PER_S)
-        self._turns = BackgroundTurns()
-        self._turn_slots = asyncio.Semaphore(TURNS_AT_ONCE_LLM if settings.uses_llm else TURNS_AT_ONCE_OFFLINE)
+        self._turns = BackgroundTurns(turns_at_once=TURNS_AT_ONCE_LLM if settings.uses_llm else TURNS_AT_ONCE_OFFLINE)
         self._options = RecentOptions()
         self._media_acks = RecentIds()
         self._handle: Handler | None = None
@@ -323,16 +322,7 @@ class WhatsAppChannel:
                 reply = replace(reply, text=f"{MEDIA_NOTE}\n\n{reply.text}")
             await self._deliver(number, reply)
 
-        self._turns.run(self._media_only if has_media and not text.strip() else self._queued(handle), inbound, deliver)
-
-    def _queued(self, handle: Handler) -> Handler:
-        """`handle` with a bounded number of this channel's turns running; the others wait in line (FIFO)."""
-
-        async def turn(inbound: Inbound) -> Reply | None:
-            async with self._turn_slots:
-                return await handle(inbound)
-
-        return turn
+        self._turns.run(self._media_only if has_media and not text.strip() else handle, inbound, deliver)
 
     async def _media_only(self, inbound: Inbound) -> Reply | None:
         """A photo or voice note without words: a kind answer and no turn (once per message id)."""
