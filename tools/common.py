@@ -6,8 +6,8 @@ import secrets
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, joinedload
 
 from assistant.context import TurnContext
 from assistant.messages import Button
@@ -37,6 +37,18 @@ def resolve(ctx: TurnContext, kind: str, name: str | None) -> str | None:
         text += " I can only find shows for artists in Roadie's catalogue."
     buttons = [Button(s, f"show me {s} concerts" if kind == "artist" else f"shows in {s}") for s in suggestions[:3]]
     raise UserFacingError(text, buttons=buttons, data={"unknown": {kind: name}})
+
+
+def upcoming(now: datetime) -> Select[Event]:
+    """Scheduled shows from `now` on, soonest first, with artist and venue loaded."""
+    return (
+        select(Event)
+        .join(Event.artist)
+        .join(Event.venue)
+        .options(joinedload(Event.artist), joinedload(Event.venue))
+        .where(Event.starts_at >= now, Event.status == "scheduled")
+        .order_by(Event.starts_at)
+    )
 
 
 def parse_day(value: str | None, field: str) -> date | None:

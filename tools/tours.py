@@ -7,27 +7,16 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from langchain.tools import ToolRuntime
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from assistant.messages import Button
 from assistant.models import Artist, Event, Follow, Offer, Person, TourChange, Venue
 from assistant.planner.slots import NEAR_ME
 from assistant.toolkit import ToolAnswer, UserFacingError, roadie_tool, turn_context
-from tools.common import cheapest_tickets, describe_when, event_line, log_event, money, parse_day, resolve
+from tools.common import cheapest_tickets, describe_when, event_line, log_event, money, parse_day, resolve, upcoming
 
 SHOWN = 8
-
-
-def _upcoming(now: datetime) -> Select[Event]:
-    return (
-        select(Event)
-        .join(Event.artist)
-        .join(Event.venue)
-        .options(joinedload(Event.artist), joinedload(Event.venue))
-        .where(Event.starts_at >= now, Event.status == "scheduled")
-        .order_by(Event.starts_at)
-    )
 
 
 def _where_phrase(city: str | None, country: str | None, region: str | None, venue: str | None) -> str:
@@ -104,7 +93,7 @@ def search_events(
     elif start and start < today:
         start = today
 
-    query = _upcoming(now)
+    query = upcoming(now)
     if artist_name:
         query = query.where(Artist.name == artist_name)
     if genre:
@@ -248,7 +237,7 @@ def get_tour(runtime: ToolRuntime[Any, Any], artist: str, near: str | None = Non
     near_city = resolve(ctx, "city", near) or ctx.caller.home_city
     now = ctx.services.clock.now()
     with ctx.services.db.write_session() as session:
-        events = list(session.scalars(_upcoming(now).where(Artist.name == name)).unique())
+        events = list(session.scalars(upcoming(now).where(Artist.name == name)).unique())
         prices = cheapest_tickets(session, [e.id for e in events])
         home = session.scalars(select(Venue).where(Venue.city == near_city)).first() if near_city else None
         suggestions = best_dates(session, events, home, prices) if home is not None else []
@@ -410,7 +399,7 @@ def follow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
             session.add(Follow(person_id=ctx.caller.person_id, artist_id=row.id, created_at=now))
             session.flush()
         fans = fan_count(session, name)
-        upcoming = list(session.scalars(_upcoming(now).where(Artist.name == name).limit(1)).unique())
+        next_dates = list(session.scalars(upcoming(now).where(Artist.name == name).limit(1)).unique())
         meet = _fans_going_line(session, ctx.caller.person_id, row.id)
     first = (
         f"You're already following **{name}**."
@@ -420,8 +409,8 @@ def follow_artist(runtime: ToolRuntime[Any, Any], artist: str) -> ToolAnswer:
     lines = [first]
     if fans > 1:
         lines.append(f"{fans:,} Roadie fans follow {name}.")
-    if upcoming:
-        e = upcoming[0]
+    if next_dates:
+        e = next_dates[0]
         lines.append(f"Next date: {describe_when(e)} at {e.venue.name}, {e.venue.city}.")
     if meet:
         lines.append(meet)
@@ -507,7 +496,7 @@ def list_following(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:
         )
         lines = []
         for artist in artists:
-            nxt = session.scalars(_upcoming(now).where(Artist.id == artist.id).limit(1)).first()
+            nxt = session.scalars(upcoming(now).where(Artist.id == artist.id).limit(1)).first()
             when = f" · next: {describe_when(nxt)}, {nxt.venue.city}" if nxt else " · no upcoming dates"
             lines.append(f"- **{artist.name}**{when}")
     if not artists:

@@ -9,13 +9,23 @@ from typing import Any
 
 from langchain.tools import ToolRuntime
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from assistant.context import TurnContext
 from assistant.messages import Button
 from assistant.models import Artist, Event, Offer, Quote, Venue
 from assistant.toolkit import ToolAnswer, UserFacingError, roadie_tool, turn_context
-from tools.common import describe_when, local_time, log_event, money, new_reference, parse_day, person, resolve
+from tools.common import (
+    describe_when,
+    local_time,
+    log_event,
+    money,
+    new_reference,
+    parse_day,
+    person,
+    resolve,
+    upcoming,
+)
 
 HOLD = timedelta(minutes=30)
 MAX_TRAVELLERS = 100
@@ -135,14 +145,7 @@ def find_event(
     start, end = parse_day(date_from, "the show date"), parse_day(date_to, "the show date")
     if end and end < now.date():
         raise UserFacingError(f"{end:%-d %B %Y} is in the past — which upcoming show would you like to go to?")
-    query = (
-        select(Event)
-        .join(Event.artist)
-        .join(Event.venue)
-        .options(joinedload(Event.artist), joinedload(Event.venue))
-        .where(Event.starts_at >= now, Event.status == "scheduled")
-        .order_by(Event.starts_at)
-    )
+    query = upcoming(now)
     if artist_name:
         query = query.where(Artist.name == artist_name)
     if city_name:
