@@ -245,6 +245,8 @@ class PlannerCore:
             return self._call(infos[SEARCH_TOOL], dict(slots.values), previous.get("args", {}))
         if label == GREETING:
             return self._capabilities(tools, intro="Hi! I'm Roadie, your concert-travel assistant.")
+        if label == THANKS and is_affirmative(text) and len(text.split()) <= 2:
+            return AIMessage(content="There's nothing waiting for a yes right now — what would you like to do?")
         if label == THANKS:
             return AIMessage(content="You're welcome! Anything else — another show, another city?")
         if label == HELP:
