@@ -218,6 +218,7 @@ class Booking(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     event: Mapped[Event] = relationship()
+    quote: Mapped[Quote | None] = relationship()
 
 
 class TripGroup(Base):

@@ -99,12 +99,22 @@ def _return_inventory(session: Session, items: list[dict[str, Any]]) -> None:
 
 def _requote_button(quote: Quote) -> list[Button]:
     details = quote.details or {}
+    if details.get("requote"):
+        return [Button("Get a fresh quote", str(details["requote"]))]
     if not details.get("artist"):
         return []
     text = f"plan a trip to {details['artist']} in {details.get('city', '')} for {quote.travellers}"
     if details.get("origin"):
         text += f" from {details['origin']}"
     return [Button("Get a fresh quote", text)]
+
+
+def _trip_title(quote: Quote, event: Event) -> str:
+    """What a quote covers in a few words: one show, or every show of a multi-show trip."""
+    title = (quote.details or {}).get("title")
+    if title:
+        return f"the trip to **{title}** (first show {describe_when(event)})"
+    return f"**{event.artist.name}** in {event.venue.city} ({describe_when(event)})"
 
 
 @roadie_tool(
@@ -169,8 +179,9 @@ def book_trip(runtime: ToolRuntime[Any, Any], quote: str | None = None, confirm:
         if not (confirm and confirmation.claim(session, ctx, "book_trip", reference)):
             confirmation.ask(session, ctx, "book_trip", reference)
             event = session.get_one(Event, found.event_id, options=[joinedload(Event.artist), joinedload(Event.venue)])
+            what = _trip_title(found, event)
             return ToolAnswer(
-                f"Shall I book **{event.artist.name}** in {event.venue.city} ({describe_when(event)}) for "
+                f"Shall I book {what} for "
                 f"{found.travellers} — **{money(ctx, found.total_minor, found.currency)}** in total, quote {reference}? "
                 f"Cancellation policy: {REFUND_POLICY}. Reply **yes** to book or **no** to stop.",
                 buttons=[Button("Yes, book it", "yes"), Button("No", "no")],
@@ -213,8 +224,8 @@ def book_trip(runtime: ToolRuntime[Any, Any], quote: str | None = None, confirm:
             booking.status, booking.paid_at = "paid", now
         log_event(session, ctx, "booking", "book_trip", {"event_id": event.id, "booking": booking.reference})
         lines = [
-            f"Booked! Reference **{booking.reference}** — {event.artist.name}, {event.venue.name}, "
-            f"{event.venue.city}, {describe_when(event)}, {booking.travellers} traveller{'s' if booking.travellers > 1 else ''}.",
+            f"Booked! Reference **{booking.reference}** — {_trip_title(found, event)}, "
+            f"{booking.travellers} traveller{'s' if booking.travellers > 1 else ''}.",
             f"Total {money(ctx, booking.total_minor, booking.currency)}. {payment.note}",
         ]
         if payment.url:
@@ -260,6 +271,7 @@ def list_bookings(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:
                 .options(
                     joinedload(Booking.event).joinedload(Event.artist),
                     joinedload(Booking.event).joinedload(Event.venue),
+                    joinedload(Booking.quote),
                 )
                 .order_by(Booking.created_at.desc())
                 .limit(50)
@@ -280,8 +292,11 @@ def list_bookings(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:
         refund = (
             f", refunded {money(ctx, b.refund_minor, b.currency)}" if b.status == "cancelled" and b.refund_minor else ""
         )
+        title = (
+            (b.quote.details or {}).get("title") if b.quote else None
+        ) or f"{event.artist.name}, {event.venue.city}"
         lines.append(
-            f"- **{b.reference}** · {event.artist.name}, {event.venue.city}, {describe_when(event)} · "
+            f"- **{b.reference}** · {title}, {describe_when(event)} · "
             f"{b.travellers} traveller{'s' if b.travellers > 1 else ''} · {money(ctx, b.total_minor, b.currency)} · {status}{refund}"
         )
     buttons = [Button(f"Cancel {b.reference}", f"cancel booking {b.reference}") for b in upcoming[:2]]

@@ -386,7 +386,7 @@ def save_quote(
         session,
         ctx,
         "quote",
-        "plan_trip",
+        "plan_multi_event_trip" if kind == "multi" else "plan_trip",
         {"event_id": plan.event.id, "quote": quote.reference, "total_minor": plan.total_minor},
     )
     return quote
@@ -439,12 +439,12 @@ def quote_answer(ctx: TurnContext, plan: TripPlan, quote: Quote) -> ToolAnswer:
     return ToolAnswer("\n".join(lines), buttons=buttons, data=data)
 
 
-def needs_home(tool_args: dict[str, Any]) -> ToolAnswer:
+def needs_home(tool_args: dict[str, Any], tool: str = "plan_trip") -> ToolAnswer:
     """Ask once where the person lives; the answer is remembered as their home city."""
     return ToolAnswer(
         "Which city will you travel from? Tell me where you live and I'll remember it for next time.",
         buttons=[Button("London", "London"), Button("Paris", "Paris"), Button("New York", "New York")],
-        data={"needs": "home_city", "tool": "plan_trip", "args": tool_args},
+        data={"needs": "home_city", "tool": tool, "args": tool_args},
         ok=False,
     )
 

@@ -18,8 +18,10 @@ from assistant.planner.slots import (
     CURRENCY_CUE,
     DATE_SLOTS,
     FOLLOW_CUE,
+    LIST_SLOTS,
     LOCATION_SLOTS,
     NEAR_ME,
+    ONE_TRIP,
     TOUR_WORDS,
     UNFOLLOW_CUE,
     SlotExtractor,
@@ -45,6 +47,7 @@ QUESTIONS = {
 }
 PREFERENCES_TOOL = "set_preferences"
 PLAN_TOOL = "plan_trip"
+MULTI_TOOL = "plan_multi_event_trip"
 PRONOUNS = {"she", "he", "they", "them", "her", "him", "their", "his"}
 
 
@@ -64,6 +67,12 @@ def _tool_info(t: BaseTool) -> ToolInfo:
     return ToolInfo(t.name, params, tuple(schema.get("required", [])), spec_of(t).summary or t.name)
 
 
+def _takes(tool: ToolInfo, slots: set[str]) -> bool:
+    """True when the tool has a parameter for every slot (a list parameter takes its single kind too)."""
+    plural = {one: many for many, one in LIST_SLOTS.items()}
+    return all(k in tool.params or plural.get(k) in tool.params for k in slots)
+
+
 class PlannerCore:
     """Decides each step of a conversation from its messages; all its state lives in those messages."""
 
@@ -80,7 +89,11 @@ class PlannerCore:
         key = tuple(sorted(t.name for t in tools))
         with self._lock:
             if key not in self._routers:
-                self._routers[key] = Router(self._embedder, {t.name: spec_of(t).examples for t in tools})
+                examples = {t.name: spec_of(t).examples for t in tools}
+                if PLAN_TOOL in examples and MULTI_TOOL in examples:
+                    # One trip or several shows is told by what is named, not by wording: route both as a trip.
+                    examples[PLAN_TOOL] = (*examples[PLAN_TOOL], *examples.pop(MULTI_TOOL))
+                self._routers[key] = Router(self._embedder, examples)
             return self._routers[key]
 
     def respond(self, messages: list[BaseMessage], tools: list[BaseTool]) -> AIMessage:
@@ -151,7 +164,6 @@ class PlannerCore:
         return None
 
     @staticmethod
-    @staticmethod
     def _by_cue(label: str, text: str, slots: Slots, infos: dict[str, ToolInfo]) -> str:
         """Cues that settle the tool whatever the router guessed: "near me", tour words, "I live in", "unfollow"."""
         if CONVERSION.search(text):
@@ -160,6 +172,7 @@ class PlannerCore:
             "home_city" in slots.values or ("currency" in slots.values and CURRENCY_CUE.search(text))
         ):
             return PREFERENCES_TOOL
+        label = PlannerCore._one_or_several(label, text, slots, infos)
         if "artist" not in slots.values:
             return label
         if UNFOLLOW_CUE.search(text) and "unfollow_artist" in infos:
@@ -177,15 +190,30 @@ class PlannerCore:
             return "get_tour"
         return label
 
+    @staticmethod
+    def _one_or_several(label: str, text: str, slots: Slots, infos: dict[str, ToolInfo]) -> str:
+        """A trip to two or more named shows is one multi-show trip; a trip to one named show is not."""
+        several = any(k in slots.values for k in LIST_SLOTS)
+        if MULTI_TOOL in infos and (
+            (several and (label == PLAN_TOOL or ONE_TRIP.search(text)))
+            or (label == PLAN_TOOL and ONE_TRIP.search(text) and not PlannerCore._has_entities(slots))
+        ):
+            return MULTI_TOOL
+        if label == MULTI_TOOL and not several and PLAN_TOOL in infos and PlannerCore._has_entities(slots):
+            return PLAN_TOOL
+        return label
+
     def _carry(self, tool: str, values: dict[str, Any], previous: dict[str, Any], text: str) -> dict[str, Any]:
         """What a trip request keeps from the conversation: the artist being discussed, and the trip being planned."""
-        if tool != PLAN_TOOL or not previous:
+        if tool not in (PLAN_TOOL, MULTI_TOOL) or not previous:
             return values
         carried = dict(values)
         before = previous.get("args", {})
         if "artist" not in carried and before.get("artist"):
             carried["artist"] = before["artist"]
-        if previous.get("tool") == PLAN_TOOL:
+        if previous.get("tool") == tool:
+            if any(k in values for k in ("artist", *LOCATION_SLOTS)) and not any(k in values for k in DATE_SLOTS):
+                before = {k: v for k, v in before.items() if k not in DATE_SLOTS}  # the dates were of the other show
             carried = self._merge(before, carried)
         elif previous.get("tool") in ("search_events", "get_tour") and not any(k in values for k in LOCATION_SLOTS):
             for key in (*LOCATION_SLOTS, *DATE_SLOTS):
@@ -233,6 +261,7 @@ class PlannerCore:
             label, confident = cued, cued in infos
         if label in infos and (confident or self._has_entities(slots)):
             label = self._tool_taking_slots(label, slots, infos, intent.ranked if intent else ())
+            label = self._one_or_several(label, text, slots, infos)
             values = self._carry(label, dict(slots.values), previous, text)
             return self._call(infos[label], values, previous.get("args", {}))
         clearly_elsewhere = label == OUT_OF_SCOPE and intent is not None and intent.probability >= OUT_OF_SCOPE_SURE
@@ -261,12 +290,12 @@ class PlannerCore:
         label: str, slots: Slots, infos: dict[str, ToolInfo], ranked: tuple[tuple[str, float], ...]
     ) -> str:
         """The routed tool, or a close runner-up (search first) when the routed one cannot use what was said."""
-        said = set(slots.values)
-        if said <= set(infos[label].params):
+        said = set(slots.values) - set(LIST_SLOTS)
+        if _takes(infos[label], said):
             return label
         runners = [name for name, p in ranked if name in infos and p >= RUNNER_UP]
         for name in [SEARCH_TOOL, *runners]:
-            if name in infos and said <= set(infos[name].params):
+            if name in infos and _takes(infos[name], said):
                 return name
         return label
 
@@ -275,19 +304,21 @@ class PlannerCore:
         return any(k in slots.values for k in ("artist", *LOCATION_SLOTS))
 
     def _follow_up_tool(self, previous_tool: str, slots: Slots, infos: dict[str, ToolInfo]) -> str | None:
-        new = set(slots.values)
-        if new <= set(infos[previous_tool].params):
+        new = set(slots.values) - set(LIST_SLOTS)
+        if _takes(infos[previous_tool], new):
             return previous_tool
-        if SEARCH_TOOL in infos and new <= set(infos[SEARCH_TOOL].params):
+        if SEARCH_TOOL in infos and _takes(infos[SEARCH_TOOL], new):
             return SEARCH_TOOL
         return None
 
     @staticmethod
     def _merge(previous: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         merged = dict(previous)
-        if any(k in new for k in LOCATION_SLOTS):
-            for key in LOCATION_SLOTS:
+        if any(k in new for k in (*LOCATION_SLOTS, "cities")):
+            for key in (*LOCATION_SLOTS, "cities"):
                 merged.pop(key, None)
+        if any(k in new for k in ("artist", "artists")):
+            merged.pop("artists", None)
         if any(k in new for k in DATE_SLOTS):
             for key in DATE_SLOTS:
                 merged.pop(key, None)
@@ -304,6 +335,7 @@ class PlannerCore:
         return {**previous.get("args", {}), **slots.values, missing: value}
 
     def _call(self, tool: ToolInfo, values: dict[str, Any], previous_args: dict[str, Any]) -> AIMessage:
+        values = {**{many: [values[one]] for many, one in LIST_SLOTS.items() if one in values}, **values}
         args = {p: values[p] for p in tool.params if p in values and values[p] not in (None, "")}
         for name in tool.required:
             if name not in args and previous_args.get(name):

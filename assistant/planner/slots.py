@@ -28,6 +28,7 @@ GENRES = {
     "dance": "dance",
 }
 LOCATION_SLOTS = ("city", "country", "region", "venue")
+LIST_SLOTS = {"artists": "artist", "cities": "city"}  # every one named, when a message names several
 NUMBER_WORDS = {
     "zero": 0,
     "one": 1,
@@ -294,7 +295,7 @@ class Slots:
             return False
         if self.residual and self.residual[0] in FOLLOW_UP_CUES:
             return True
-        kinds = {"date" if k in DATE_SLOTS else k for k in self.values}
+        kinds = {"date" if k in DATE_SLOTS else LIST_SLOTS.get(k, k) for k in self.values}
         return len(kinds) == 1 and all(w in PREPOSITIONS for w in self.residual)
 
 
@@ -309,6 +310,7 @@ class SlotExtractor:
         slots = Slots()
         mentions = index.find(text)
         slots.mentions = mentions
+        named: dict[str, list[str]] = {}
         for mention in mentions:
             kind = mention.kind
             if kind == "city" and HOME_CUE.search(text[: mention.start]):
@@ -316,6 +318,10 @@ class SlotExtractor:
             elif kind == "city" and ORIGIN_CUE.search(text[: mention.start]):
                 kind = "origin"
             slots.values.setdefault(kind, mention.value)
+            named.setdefault(kind, []).append(mention.value)
+        for many, one in LIST_SLOTS.items():
+            if len(distinct := list(dict.fromkeys(named.get(one, [])))) >= 2:
+                slots.values[many] = distinct
         spans = [(m.start, m.end) for m in mentions]
         spans += self._numbers_and_codes(text, slots)
         if "artist" not in slots.values:
@@ -336,12 +342,18 @@ class SlotExtractor:
         elif bad := self._dates.impossible(unnamed):
             slots.values["date_from"] = bad  # the tool answers that it cannot read this date
             slots.date_text = bad
-        if not any(k in slots.values for k in (*LOCATION_SLOTS, "origin", "home_city")):
-            place = UNKNOWN_PLACE.search(text)
-            if place and not any(m.start <= place.start(1) < m.end for m in mentions):
-                words = normalise(place.group(1)).split()
-                if words and not any(w in NOT_NAMES or w in MONTHS or w in GENRES for w in words):
-                    slots.values["city"] = place.group(1)
+        unknown_places = [
+            place.group(1)
+            for place in UNKNOWN_PLACE.finditer(text)
+            if not any(m.start <= place.start(1) < m.end for m in mentions)
+            and (words := normalise(place.group(1)).split())
+            and not any(w in NOT_NAMES or w in MONTHS or w in GENRES for w in words)
+        ]
+        if unknown_places and not any(k in slots.values for k in (*LOCATION_SLOTS, "origin", "home_city")):
+            slots.values["city"] = unknown_places[0]
+        elif unknown_places and ("artists" in slots.values or "cities" in slots.values) and "city" in slots.values:
+            # Several shows were named and one place is not known: keep it, so the answer can say so.
+            slots.values["cities"] = [*slots.values.get("cities", [slots.values["city"]]), *unknown_places]
         low = normalise(text)
         for word, genre in GENRES.items():
             if re.search(rf"\b{re.escape(word)}\b", low):
@@ -406,3 +418,9 @@ CURRENCY_CUE = re.compile(
     r"\b(?:currency|prices?|precios|preços|moeda|moneda|währung|preise|devise|prix)\b", re.IGNORECASE
 )
 CONVERSION = re.compile(r"\b(?:convert|conversion|exchange rate|umrechnen|convertir|converter)\b", re.IGNORECASE)
+ONE_TRIP = re.compile(
+    r"\b(?:one|same|single|a single|one big) (?:trip|journey|holiday|vacation)\b|\bcombin|\bback[- ]to[- ]back\b|"
+    r"\bthen\b|\bmulti[- ]?(?:city|show|event|concert)|\b(?:two|2|three|3|both|several) (?:shows|concerts|gigs)\b|"
+    r"\bmismo viaje\b|\bun solo viaje\b|\beine reise\b|\bun seul voyage\b|\bmesma viagem\b",
+    re.IGNORECASE,
+)
