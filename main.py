@@ -7,8 +7,8 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from assistant.clock import Clock, SystemClock
 from assistant.context import Services
 from assistant.db import Database
 from assistant.entities import EntityCache
+from assistant.outbox import Sender, deliver_due
 from assistant.planner.core import PlannerCore
 from assistant.seed import is_seeded, reset, seed
 from assistant.service import ConversationService
@@ -74,6 +75,43 @@ async def start_roadie(
             db.dispose()
 
 
+@asynccontextmanager
+async def outbox_delivery(
+    settings: Settings, db: Database, clock: Clock, channels: Mapping[str, Sender]
+) -> AsyncIterator[None]:
+    """Deliver due outbox messages every `outbox_interval_s` seconds through `channels` while the block runs.
+
+    0 turns delivery off (another process, such as the scheduler, calls `deliver_due` instead). On the
+    way out, a delivery under way finishes its sends first (it is cancelled after 30 s).
+    """
+    from channels.base import SendRefused
+
+    if settings.outbox_interval_s <= 0:
+        log.info("outbox delivery off in this process (outbox_interval_s is 0)")
+        yield
+        return
+    stopping = asyncio.Event()
+
+    async def deliver_until_stopped() -> None:
+        while not stopping.is_set():
+            try:
+                await deliver_due(db, channels, clock.now(), refusal=SendRefused)
+            except Exception:
+                log.exception("outbox delivery failed; trying again in %s s", settings.outbox_interval_s)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), settings.outbox_interval_s)
+
+    task = asyncio.create_task(deliver_until_stopped(), name="roadie-outbox")
+    try:
+        yield
+    finally:
+        stopping.set()
+        try:
+            await asyncio.wait_for(task, timeout=30)
+        except TimeoutError:
+            log.warning("outbox delivery did not finish within 30 s of shutdown and was cancelled")
+
+
 def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None) -> FastAPI:
     """The ASGI app: web chat, channel webhooks, media, health and metrics; Roadie starts with the app."""
     from fastapi.staticfiles import StaticFiles
@@ -97,7 +135,8 @@ def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedde
             for name, reason in off.items():
                 log.info("channel %s off: %s", name, reason)
             try:
-                yield
+                async with outbox_delivery(settings, roadie.services.db, roadie.services.clock, app.state.channels):
+                    yield
             finally:
                 for channel in messaging:
                     await channel.stop()

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr = Field(SecretStr(""), validation_alias="OPENAI_API_KEY")
 
     max_message_chars: int = 2000
+    outbox_interval_s: float = Field(5.0, description="Seconds between outbox deliveries while serving; 0: off")
     public_base_url: str = ""
 
     telegram_bot_token: SecretStr = SecretStr("")
