@@ -21,6 +21,9 @@ class Caller:
     conversation: str
     currency: str = "EUR"
     home_city: str | None = None
+    display_name: str = ""
+    chat: str = ""  # "channel:chat id": the chat this turn came from (a group chat is shared by its members)
+    in_group: bool = False
 
 
 @dataclass(frozen=True)

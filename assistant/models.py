@@ -384,3 +384,71 @@ class TourChange(Base):
     kind: Mapped[str] = mapped_column(String(16))  # announced | rescheduled | cancelled | venue_changed
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class GroupPoll(Base):
+    """A vote in a trip group: the question, its options, and when it closes."""
+
+    __tablename__ = "group_poll"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("trip_group.id", ondelete="CASCADE"), index=True)
+    question: Mapped[str] = mapped_column(String(300))
+    options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    created_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    winner: Mapped[int | None] = mapped_column(Integer)  # index into options
+
+
+class PollVote(Base):
+    """One member's vote in a poll; voting again changes it, so each member counts once."""
+
+    __tablename__ = "poll_vote"
+    __table_args__ = (UniqueConstraint("poll_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("group_poll.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    option: Mapped[int] = mapped_column(Integer)
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Expense(Base):
+    """Money one member paid for the group (or a settling transfer), in the group's currency."""
+
+    __tablename__ = "expense"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="ck_expense_amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("trip_group.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="expense")  # expense | booking | transfer
+    paid_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    split: Mapped[str] = mapped_column(String(16), default="equal")  # equal | shares | exact
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | added
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
+    created_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ExpenseShare(Base):
+    """What one member owes of an expense, in the group's currency."""
+
+    __tablename__ = "expense_share"
+    __table_args__ = (
+        UniqueConstraint("expense_id", "person_id"),
+        CheckConstraint("amount_minor >= 0", name="ck_expense_share_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    expense_id: Mapped[int] = mapped_column(ForeignKey("expense.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)

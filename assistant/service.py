@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from assistant import identity
 from assistant.clock import Clock
 from assistant.context import Caller, Services, TurnContext
-from assistant.messages import Button, Inbound, Reply, Role, ToolCall
+from assistant.messages import Button, Inbound, Poll, Reply, Role, ToolCall
 from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
 from assistant.planner.core import BUTTONS_KEY
 
@@ -163,6 +163,9 @@ class ConversationService:
                 conversation=inbound.key.thread(),
                 currency=person.currency,
                 home_city=person.home_city,
+                display_name=person.display_name or inbound.display_name,
+                chat=f"{inbound.key.channel}:{inbound.key.chat_id}",
+                in_group=inbound.in_group,
             )
 
     async def _turn(self, inbound: Inbound, text: str) -> Reply:
@@ -200,14 +203,18 @@ class ConversationService:
         turn = messages[start + 1 :]
         calls = [ToolCall(c["name"], dict(c["args"])) for m in turn if isinstance(m, AIMessage) for c in m.tool_calls]
         buttons: list[Button] = []
+        poll: Poll | None = None
         for message in turn:
             if isinstance(message, ToolMessage) and isinstance(message.artifact, dict):
                 buttons = [Button(b["label"], b["value"]) for b in message.artifact.get("buttons", [])] or buttons
+                asked = (message.artifact.get("data") or {}).get("poll")
+                if isinstance(asked, dict):
+                    poll = Poll(asked["poll_id"], asked["question"], tuple(asked["options"]))
         final = next((m for m in reversed(turn) if isinstance(m, AIMessage) and not m.tool_calls), None)
         text = str(final.content) if final is not None else ""
         if final is not None and isinstance(final.additional_kwargs.get(BUTTONS_KEY), list):
             buttons = [Button(b["label"], b["value"]) for b in final.additional_kwargs[BUTTONS_KEY]]
-        return Reply(text or "Done.", buttons=buttons, tool_calls=calls)
+        return Reply(text or "Done.", buttons=buttons, poll=poll, tool_calls=calls)
 
     def _log_turn(self, inbound: Inbound, caller: Caller | None, reply: Reply, ok: bool, latency_ms: int) -> None:
         with self.services.db.session() as session:

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     public_base_url: str = ""
 
     telegram_bot_token: SecretStr = SecretStr("")
+    telegram_bot_username: str = Field("", description="The bot's @username, for t.me deep links to join a group")
     telegram_webhook_secret: SecretStr = SecretStr("")
     telegram_api_base: str = ""
     slack_bot_token: SecretStr = SecretStr("")

@@ -24,11 +24,13 @@ class FakeChannel:
         role: Role = "traveller",
         chat: str | None = None,
         message_id: str | None = None,
+        in_group: bool = False,
     ) -> Reply | None:
         """Send `text` as `user` and return Roadie's reply (None when dropped as a duplicate)."""
         key = ConversationKey(channel=self.name, chat_id=chat or user, user_id=user)
         mid = message_id if message_id is not None else uuid.uuid4().hex
-        return await self.handle(Inbound(key=key, text=text, message_id=mid, display_name=user, role=role))
+        inbound = Inbound(key=key, text=text, message_id=mid, display_name=user, role=role, in_group=in_group)
+        return await self.handle(inbound)
 
     async def send(self, address: str, reply: Reply) -> None:
         self.sent.append((address, reply))

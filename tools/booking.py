@@ -13,12 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from assistant.context import TurnContext
-from assistant.messages import Button
-from assistant.models import Booking, Event, Offer, Quote
+from assistant.messages import Button, Reply
+from assistant.models import Booking, Event, Offer, Quote, TripGroup
+from assistant.money import format_money
 from assistant.seed import COMMISSION_RATE
 from assistant.toolkit import ToolAnswer, UserFacingError, roadie_tool, turn_context
 from tools import confirmation
 from tools.common import describe_when, log_event, money, new_reference, normal_reference
+from tools.expenses import record_booking
+from tools.group_members import tell_group
 
 log = logging.getLogger(__name__)
 FULL_REFUND_BEFORE = timedelta(days=14)
@@ -176,6 +179,9 @@ def book_trip(runtime: ToolRuntime[Any, Any], quote: str | None = None, confirm:
                 buttons=_requote_button(found),
             )
         reference = found.reference or ""
+        party = session.get(TripGroup, (found.details or {}).get("group_id") or 0)
+        if party is not None and party.organiser_id != ctx.caller.person_id:
+            raise UserFacingError(f"Only the organiser of **{party.name}** can book the group's trip.")
         if not (confirm and confirmation.claim(session, ctx, "book_trip", reference)):
             confirmation.ask(session, ctx, "book_trip", reference)
             event = session.get_one(Event, found.event_id, options=[joinedload(Event.artist), joinedload(Event.venue)])
@@ -211,6 +217,7 @@ def book_trip(runtime: ToolRuntime[Any, Any], quote: str | None = None, confirm:
             channel=ctx.caller.channel,
             items=found.items,
             created_at=now,
+            group_id=party.id if party is not None else None,
         )
         session.add(booking)
         try:
@@ -230,6 +237,25 @@ def book_trip(runtime: ToolRuntime[Any, Any], quote: str | None = None, confirm:
         ]
         if payment.url:
             lines.append(f"Pay here: {payment.url}")
+        if party is not None:
+            shares = record_booking(session, ctx, party, booking)
+            each = sorted(set(shares.values()))
+            lines.append(
+                f"Shared in **{party.name}** between {len(shares)} going: "
+                + " or ".join(format_money(a, party.currency) for a in each)
+                + ' each, owed to you — see "group status".'
+            )
+            tell_group(
+                session,
+                ctx,
+                party,
+                "group_booked",
+                Reply(
+                    f"**{party.name}** is booked: {_trip_title(found, event)}, reference {booking.reference}. "
+                    'Your share is in the group\'s balances ("group status").'
+                ),
+                f"booking:{booking.id}",
+            )
         itinerary = (found.details or {}).get("itinerary") or []
         if itinerary:
             lines += ["Your itinerary (local times):", *itinerary]

@@ -125,7 +125,7 @@ def new_reference(prefix: str) -> str:
 def normal_reference(text: str) -> str:
     """A reference as typed ("rd 7kq2mx", "RD7KQ2MX") in its stored form ("RD-7KQ2MX")."""
     compact = "".join(ch for ch in text.upper() if ch.isalnum())
-    for prefix in ("RD", "Q"):
+    for prefix in ("RD", "Q", "P", "G", "E"):  # bookings, quotes, polls, groups, expenses
         if compact.startswith(prefix) and len(compact) == len(prefix) + 6 and not compact[len(prefix) :].isdigit():
             return f"{prefix}-{compact[len(prefix) :]}"
     return compact

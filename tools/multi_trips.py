@@ -420,9 +420,9 @@ def multi_answer(ctx: TurnContext, plan: MultiPlan, reference: str) -> ToolAnswe
         "plan a tour trip: Berlin, Munich and Vienna",
         "catch two shows in one trip",
         "several concerts in one trip for 3 of us",
-        "un viaje para ver dos conciertos, Madrid y Barcelona",
-        "eine Reise zu zwei Konzerten, Berlin und Hamburg",
-        "un voyage pour deux concerts, Paris et Lyon",
+        "un solo viaje: Madrid y luego Barcelona",
+        "eine Reise, erst Berlin, dann Hamburg",
+        "un seul voyage : Paris puis Lyon",
     ),
 )
 def plan_multi_event_trip(

@@ -26,6 +26,7 @@ from tools.common import (
     resolve,
     upcoming,
 )
+from tools.group_members import chat_group, members, my_group
 
 HOLD = timedelta(minutes=30)
 MAX_TRAVELLERS = 100
@@ -482,11 +483,13 @@ def plan_trip(
     travellers: int | None = None,
     origin: str | None = None,
     section: str | None = None,
+    group: str | None = None,
 ) -> ToolAnswer:
     """Plan a trip to one show: tickets, a flight there and back, hotel nights near the venue, as a bookable quote.
 
     Prices come from live inventory; the quote holds them for 30 minutes. Group discounts apply
-    from 10 tickets. Book it with book_trip once the person says so.
+    from 10 tickets. Book it with book_trip once the person says so. In a trip group's chat (or
+    with the group's code) the quote is for the group: its show and everyone who is going.
 
     Args:
         artist: The artist, e.g. "Taylor Swift".
@@ -497,12 +500,18 @@ def plan_trip(
         travellers: How many people travel, counting the person.
         origin: The city they travel from; defaults to their home city.
         section: Ticket section wanted: standing, lower tier, upper tier or VIP.
+        group: A trip group's join code, to plan for that group.
     """
     ctx = turn_context(runtime)
     origin_city = resolve(ctx, "city", origin) or ctx.caller.home_city
     with ctx.services.db.write_session() as session:
-        count = check_travellers(travellers, person(session, ctx).usual_travellers or 1)
-        event = find_event(session, ctx, artist, city, venue, date_from, date_to)
+        party = my_group(session, ctx, group) if group else chat_group(session, ctx)
+        going = sum(m.confirmed for m in members(session, party)) if party else 0
+        count = check_travellers(travellers, going or person(session, ctx).usual_travellers or 1)
+        if party is not None and party.event_id and not (artist or city or venue):
+            event = session.get_one(Event, party.event_id)
+        else:
+            event = find_event(session, ctx, artist, city, venue, date_from, date_to)
         if origin_city is None:
             return needs_home(
                 {
@@ -515,5 +524,9 @@ def plan_trip(
                 }
             )
         plan = build_plan(session, ctx, event, origin_city, count, section)
-        quote = save_quote(session, ctx, plan)
-        return quote_answer(ctx, plan, quote)
+        extra = {"group_id": party.id, "group": party.name} if party is not None else None
+        quote = save_quote(session, ctx, plan, extra=extra)
+        answer = quote_answer(ctx, plan, quote)
+        if party is not None:
+            answer.text = f"For the group **{party.name}** ({going} going):\n" + answer.text
+        return answer

@@ -12,6 +12,7 @@ from langchain_core.tools import BaseTool
 
 from assistant.clock import Clock
 from assistant.entities import EntityCache
+from assistant.planner.group_slots import CANCEL_CUE, EXPENSE_CUE, IN_CUE, JOIN_CUE, OUT_CUE, SETTLE_CUE
 from assistant.planner.router import GREETING, HELP, OUT_OF_SCOPE, THANKS, Router
 from assistant.planner.slots import (
     CONVERSION,
@@ -38,6 +39,7 @@ STARTERS = [
     {"label": "Taylor Swift's tour", "value": "show me the Taylor Swift tour"},
 ]
 TOOL_CONFIDENCE = 0.35
+CLEAR_LEAD = 0.25  # below TOOL_CONFIDENCE, a tool twice as likely as the runner-up is still a clear choice
 OUT_OF_SCOPE_SURE = 0.5
 RUNNER_UP = 0.1
 SEARCH_TOOL = "search_events"
@@ -191,6 +193,27 @@ class PlannerCore:
         return label
 
     @staticmethod
+    def _group_cue(text: str, slots: Slots, infos: dict[str, ToolInfo]) -> str | None:
+        """Group messages whose shape settles the tool: a vote, an amount paid, poll options, in or out."""
+        values = slots.values
+        for tool, given in (
+            ("cast_vote", "poll" in values and "option" in values),
+            ("add_expense", "amount" in values and EXPENSE_CUE.search(text)),
+            ("settle_up", SETTLE_CUE.search(text) and "amount" not in values),
+            ("create_poll", "options" in values),
+            ("remove_member", "member" in values),
+            (
+                "join_group",
+                IN_CUE.search(text)
+                or (OUT_CUE.search(text) and not CANCEL_CUE.search(text))
+                or ("code" in values and JOIN_CUE.search(text)),
+            ),
+        ):
+            if given and tool in infos:
+                return tool
+        return None
+
+    @staticmethod
     def _one_or_several(label: str, text: str, slots: Slots, infos: dict[str, ToolInfo]) -> str:
         """A trip to two or more named shows is one multi-show trip; a trip to one named show is not."""
         several = any(k in slots.values for k in LIST_SLOTS)
@@ -246,13 +269,24 @@ class PlannerCore:
                     infos[tool], self._merge(previous.get("args", {}), slots.values), previous.get("args", {})
                 )
 
+        grouped = self._group_cue(text, slots, infos)
+        if grouped is not None:
+            return self._call(infos[grouped], dict(slots.values), {})
+
         label = intent.label if intent else OUT_OF_SCOPE
         label = self._by_cue(label, text, slots, infos)
         if label == OUT_OF_SCOPE and intent is not None and "artist" in slots.values:
             # An artist was named: a close second-choice tool beats "not something I can help with".
             second = next((name for name, p in intent.ranked[1:2] if name in infos and p >= 0.2), None)
             label = second or label
-        confident = intent is not None and intent.probability >= TOOL_CONFIDENCE
+        confident = intent is not None and (
+            intent.probability >= TOOL_CONFIDENCE
+            or (
+                not self._has_entities(slots)  # with names, an unsure request is looked up instead (below)
+                and intent.probability >= CLEAR_LEAD
+                and intent.probability >= 2 * next(iter(p for _, p in intent.ranked[1:2]), 0)
+            )
+        )
         unsure_with_names = label in infos and not confident and self._has_entities(slots)
         if unsure_with_names and SEARCH_TOOL in infos and set(slots.values) <= set(infos[SEARCH_TOOL].params):
             label = SEARCH_TOOL  # unsure, but names were given: look them up rather than act

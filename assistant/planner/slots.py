@@ -9,6 +9,7 @@ from typing import Any
 
 from assistant.entities import EntityIndex, Mention, normalise
 from assistant.planner.dates import MONTHS, DateParser
+from assistant.planner.group_slots import group_values
 
 GENRES = {
     "rock": "rock",
@@ -359,6 +360,11 @@ class SlotExtractor:
             if re.search(rf"\b{re.escape(word)}\b", low):
                 slots.values.setdefault("genre", genre)
                 break
+        if grouped := group_values(text):
+            if "amount" in grouped or "poll" in grouped or "options" in grouped:
+                for key in ("travellers", *DATE_SLOTS):  # "€120" or "vote P-… 2" is not a party size or a date
+                    slots.values.pop(key, None)
+            slots.values.update(grouped)
         remaining = "".join(" " if any(a <= i < b for a, b in spans) else c for i, c in enumerate(text))
         words = normalise(remaining).split()
         date_words = set(normalise(found.text).split()) if found else set()
