@@ -21,7 +21,7 @@ from assistant.toolkit import ToolAnswer, UserFacingError, roadie_tool, turn_con
 from tools import confirmation
 from tools.common import describe_when, log_event, money, new_reference, normal_reference
 from tools.expenses import record_booking
-from tools.group_members import tell_group
+from tools.group_members import chat_group, tell_group
 
 log = logging.getLogger(__name__)
 FULL_REFUND_BEFORE = timedelta(days=14)
@@ -77,7 +77,12 @@ def _own_quote(session: Session, ctx: TurnContext, reference: str | None) -> Quo
     if pending:
         return session.scalars(mine.where(Quote.reference == pending)).first()
     recent = session.scalars(mine.where(Quote.reference.is_not(None)).order_by(Quote.id.desc()).limit(20))
-    return next((q for q in recent if (q.details or {}).get("conversation") == ctx.caller.conversation), None)
+    found = next((q for q in recent if (q.details or {}).get("conversation") == ctx.caller.conversation), None)
+    party = chat_group(session, ctx) if found is None else None
+    if party is not None:  # in a group's chat, the group's latest quote (only its organiser may book it)
+        latest = session.scalars(select(Quote).where(Quote.reference.is_not(None)).order_by(Quote.id.desc()).limit(200))
+        found = next((q for q in latest if (q.details or {}).get("group_id") == party.id), None)
+    return found
 
 
 def _take_inventory(session: Session, items: list[dict[str, Any]]) -> str | None:
