@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from assistant import outbox
-from assistant.models import Booking, Expense, ExpenseShare, GroupMember, OutboxMessage, PollVote, TripGroup
 from assistant.messages import Reply
+from assistant.models import Booking, Expense, ExpenseShare, GroupMember, OutboxMessage, PollVote, TripGroup
 from channels.base import SendRefused
 from channels.fake import FakeChannel
 from main import Roadie
