@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from assistant.messages import ConversationKey, Inbound, Reply
+from assistant.messages import Button, ConversationKey, Inbound, Reply
 from channels.base import Handler
 from channels.render import markdown_to_html
 
@@ -28,9 +28,19 @@ def reply_frame(reply: Reply) -> dict[str, Any]:
         "type": "reply",
         "text": reply.text,
         "html": markdown_to_html(reply.text),
-        "buttons": [{"label": b.label, "value": b.value} for b in reply.buttons],
+        "buttons": [{"label": b.label, "value": b.value} for b in [*poll_buttons(reply), *reply.buttons]],
         "image": reply.image,
     }
+
+
+def poll_buttons(reply: Reply) -> list[Button]:
+    """A poll on the web chat: one button per option, answering as the neutral Poll says."""
+    if reply.poll is None:
+        return []
+    return [
+        Button(f"{n}. {option}", f"vote {reply.poll.poll_id} {n}")
+        for n, option in enumerate(reply.poll.options, start=1)
+    ]
 
 
 class WebChannel:

@@ -76,3 +76,21 @@ def test_the_same_client_message_id_is_answered_once(client: TestClient) -> None
         ws.send_json({**frame, "id": "43", "text": "thanks"})
         assert ws.receive_json() == {"type": "typing"}
         assert "welcome" in ws.receive_json()["text"]
+
+
+def test_a_group_poll_on_the_web_is_a_button_per_option(client: TestClient) -> None:
+    with client.websocket_connect("/ws/chat") as ws:
+
+        def say(text: str) -> dict[str, object]:
+            ws.send_json({"type": "message", "text": text, "session": SESSION})
+            assert ws.receive_json() == {"type": "typing"}
+            return ws.receive_json()
+
+        assert "Join code" in str(say("create a group for Coldplay")["text"])
+        poll = say("poll: Brussels or Munich?")
+        votes = [b for b in poll["buttons"] if str(b["value"]).startswith("vote P-")]  # type: ignore[attr-defined, index]
+        assert [b["label"] for b in votes] == ["1. Brussels", "2. Munich"]
+        ws.send_json({"type": "button", "value": votes[1]["value"], "session": SESSION})
+        assert ws.receive_json() == {"type": "typing"}
+        counted = ws.receive_json()
+        assert "Voted for **Munich**" in counted["text"]
