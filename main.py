@@ -26,6 +26,8 @@ from assistant.seed import is_seeded, reset, seed
 from assistant.service import ConversationService
 from assistant.settings import Settings
 from knowledge.embeddings import Embedder
+from knowledge.library import Library
+from knowledge.store import MemoryStore, open_store
 from tools import tools_for
 
 log = logging.getLogger("roadie")
@@ -51,6 +53,19 @@ def prepare_database(settings: Settings, clock: Clock) -> Database:
     return db
 
 
+def open_library(settings: Settings, embedder: Embedder) -> Library:
+    """Roadie's documents over the store the settings choose (indexed on first use, or by `ingest`)."""
+    if settings.knowledge_store == "memory":
+        return Library(MemoryStore(), embedder)
+    return Library(
+        open_store(
+            embedder,
+            {"data_dir": settings.data_dir, "chroma_host": settings.chroma_host, "chroma_port": settings.chroma_port},
+        ),
+        embedder,
+    )
+
+
 @asynccontextmanager
 async def start_roadie(
     settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None
@@ -61,7 +76,9 @@ async def start_roadie(
     embedder = embedder or Embedder()
     await asyncio.to_thread(embedder.warm_up)
     entities = EntityCache(db)
-    services = Services(db=db, clock=clock, settings=settings, entities=entities)
+    services = Services(
+        db=db, clock=clock, settings=settings, entities=entities, library=open_library(settings, embedder)
+    )
     planner = PlannerCore(embedder, entities, clock)
     model = choose_model(settings, planner)
     async with open_checkpointer(settings, db.url) as checkpointer:

@@ -9,6 +9,7 @@ from assistant.db import Database
 from assistant.entities import EntityCache
 from assistant.messages import Role
 from assistant.settings import Settings
+from knowledge.library import Library
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Services:
     clock: Clock
     settings: Settings
     entities: EntityCache
+    library: Library | None = None  # Roadie's own documents, for answers with a source
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     max_message_chars: int = 2000
     outbox_interval_s: float = Field(5.0, description="Seconds between outbox deliveries while serving; 0: off")
     public_base_url: str = ""
+    knowledge_store: str = Field("chroma", description="chroma (embedded under the data dir, or a server) or memory")
+    chroma_host: str = Field("", description="A chromadb server; empty keeps the store embedded under the data dir")
+    chroma_port: int = 8000
 
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_bot_username: str = Field("", description="The bot's @username, for t.me deep links to join a group")

@@ -48,7 +48,14 @@ def settings(tmp_path: Path, seeded_template: Path) -> Iterator[Settings]:
         source = seeded_template.with_name(seeded_template.name + suffix)
         if source.exists():
             shutil.copy(source, tmp_path / source.name)
-    return Settings(data_dir=tmp_path, database_url="", memory_url="", llm_base_url="", openai_api_key="")  # type: ignore[arg-type]
+    return Settings(  # type: ignore[call-arg]
+        data_dir=tmp_path,
+        database_url="",
+        memory_url="",
+        llm_base_url="",
+        openai_api_key="",
+        knowledge_store="memory",
+    )
 
 
 @pytest_asyncio.fixture

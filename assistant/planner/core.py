@@ -279,12 +279,15 @@ class PlannerCore:
             # An artist was named: a close second-choice tool beats "not something I can help with".
             second = next((name for name, p in intent.ranked[1:2] if name in infos and p >= 0.2), None)
             label = second or label
-        confident = intent is not None and (
-            intent.probability >= TOOL_CONFIDENCE
-            or (
-                not self._has_entities(slots)  # with names, an unsure request is looked up instead (below)
-                and intent.probability >= CLEAR_LEAD
-                and intent.probability >= 2 * next(iter(p for _, p in intent.ranked[1:2]), 0)
+        confident = (
+            intent is not None
+            and (
+                intent.probability >= TOOL_CONFIDENCE
+                or (
+                    not self._has_entities(slots)  # with names, an unsure request is looked up instead (below)
+                    and intent.probability >= CLEAR_LEAD
+                    and intent.probability >= 2 * next(iter(p for _, p in intent.ranked[1:2]), 0)
+                )
             )
         )
         unsure_with_names = label in infos and not confident and self._has_entities(slots)
@@ -297,6 +300,8 @@ class PlannerCore:
             label = self._tool_taking_slots(label, slots, infos, intent.ranked if intent else ())
             label = self._one_or_several(label, text, slots, infos)
             values = self._carry(label, dict(slots.values), previous, text)
+            if "question" in infos[label].params:
+                values["question"] = text  # a question for the guides is asked in the person's own words
             return self._call(infos[label], values, previous.get("args", {}))
         clearly_elsewhere = label == OUT_OF_SCOPE and intent is not None and intent.probability >= OUT_OF_SCOPE_SURE
         if (

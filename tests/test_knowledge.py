@@ -1,0 +1,93 @@
+"""Roadie's documents: chunked by section, indexed incrementally, searched with private groups kept private."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from knowledge.embeddings import Embedder
+from knowledge.library import Library, chunk_document
+from knowledge.store import PUBLIC, ChromaStore, MemoryStore, VectorStore
+
+GUIDES = {
+    "refunds.md": "# Refund policy\n\n## Cancelling a booking\nCancel up to 14 days before the show for a full refund.\n\n"
+    "## Cancelled shows\nIf the artist cancels, you get all your money back automatically.\n",
+    "venues/arena.md": "# Venue guide: Harbour Arena\n\n## Bag policy\nBags up to A4 size are allowed; no large backpacks.\n\n"
+    "## Getting there from the airport\nTake the airport express train to Central, then tram 4 to the arena.\n",
+    "alerts.md": "# Alerts\n\n## Pausing alerts\nSend STOP in any chat to pause alerts there; START turns them back on.\n",
+}
+
+Stores = Callable[[Path], VectorStore]
+
+
+def write(folder: Path, docs: dict[str, str]) -> None:
+    for name, text in docs.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(params=["memory", "chroma"])
+def make_store(request: pytest.FixtureRequest, embedder: Embedder) -> Stores:
+    if request.param == "memory":
+        return lambda _: MemoryStore()
+    return lambda folder: ChromaStore(embedder, path=folder / "chroma")
+
+
+def test_a_document_becomes_one_chunk_per_section_with_its_title() -> None:
+    chunks = chunk_document("refunds.md", GUIDES["refunds.md"])
+    assert [c.metadata["section"] for c in chunks] == ["Cancelling a booking", "Cancelled shows"]
+    assert chunks[0].text.startswith("Refund policy — Cancelling a booking\n")
+    assert {c.metadata["title"] for c in chunks} == {"Refund policy"}
+    assert chunks[0].metadata["group"] == PUBLIC
+
+
+def test_ingest_indexes_only_what_changed(tmp_path: Path, embedder: Embedder, make_store: Stores) -> None:
+    docs = tmp_path / "docs"
+    write(docs, GUIDES)
+    library = Library(make_store(tmp_path), embedder, docs)
+    first = library.ingest()
+    assert (first.documents, first.changed, first.chunks) == (3, 3, 5)
+    again = library.ingest()
+    assert (again.changed, again.chunks) == (0, 0), "unchanged documents are not embedded again"
+
+    write(docs, {"alerts.md": GUIDES["alerts.md"] + "\n## Daily digest\nStaff get a digest every morning.\n"})
+    (docs / "refunds.md").unlink()
+    edited = library.ingest()
+    assert (edited.changed, edited.removed, edited.chunks) == (1, 1, 2)
+    assert library.store.docs() == {"alerts.md", "venues/arena.md"}
+    assert library.store.count() == 4
+
+
+def test_questions_find_the_passage_that_answers_them(tmp_path: Path, embedder: Embedder, make_store: Stores) -> None:
+    docs = tmp_path / "docs"
+    write(docs, GUIDES)
+    library = Library(make_store(tmp_path), embedder, docs)
+    best = library.search("can I take my backpack into the arena?", k=1)[0]
+    assert best.chunk.metadata["section"] == "Bag policy"
+    assert best.score > library.search("how do I bake sourdough bread?", k=1)[0].score
+    how = library.search("how do I get from the airport to Harbour Arena", k=1)[0]
+    assert how.chunk.metadata["doc"] == "venues/arena.md"
+    assert how.chunk.metadata["section"] == "Getting there from the airport"
+
+
+def test_a_groups_private_itinerary_is_found_only_by_its_members(
+    tmp_path: Path, embedder: Embedder, make_store: Stores
+) -> None:
+    docs = tmp_path / "docs"
+    write(docs, GUIDES)
+    library = Library(make_store(tmp_path), embedder, docs)
+    library.ingest()
+    library.put(
+        "group/7/itinerary",
+        "# Itinerary: Brussels crew\n\n## Friday\nFlight BRU at 13:00, hotel check-in 15:00.\n",
+        group=7,
+    )
+    outsider = library.search("when is our flight to Brussels?", k=5, groups=[PUBLIC, 8])
+    assert all(h.chunk.metadata["group"] == PUBLIC for h in outsider)
+    assert len(outsider) == 5 or len(outsider) == library.store.count() - 1
+    member = library.search("when is our flight to Brussels?", k=1, groups=[PUBLIC, 7])
+    assert member[0].chunk.metadata["doc"] == "group/7/itinerary"
+    assert library.ingest().removed == 0, "ingesting the public documents leaves group documents alone"
