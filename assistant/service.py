@@ -156,6 +156,8 @@ class ConversationService:
             else:
                 identity.last_seen_at = now
             person = session.get_one(Person, identity.person_id)
+            if not person.display_name and inbound.display_name:
+                person.display_name = inbound.display_name  # first seen without a name; the channel knows it now
             return Caller(
                 person_id=person.id,
                 role=inbound.role,

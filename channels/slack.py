@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from assistant.messages import ConversationKey, Inbound, Reply, Role
 from assistant.settings import Settings
 from channels.base import BackgroundTurns, Handler, People, SendRefused
+from channels.lru import Lru
 from channels.pacing import Pacer, with_retry_after
 from channels.slack_render import ACTION_PREFIX, SlackMessage, is_uploaded, pressed, render_reply
 
@@ -36,6 +37,7 @@ PER_CHANNEL_INTERVAL_S = 1.0  # chat.postMessage: about one message per second p
 OVERALL_PER_S = 20.0
 TURNS_AT_ONCE = 4  # more turns in flight only slow the acks on the shared event loop; the rest wait their turn
 NOT_A_MEMBER = {"not_in_channel", "channel_not_found"}
+NO_LOOKUPS = {"missing_scope", "not_allowed_token_type", "unknown_method"}  # users.info will never work with this app
 BUTTON_ACTION = re.compile(rf"^{ACTION_PREFIX}(button|vote)_\d+$")
 ANY_COMMAND = re.compile(r"^/")
 USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
@@ -106,6 +108,8 @@ class SlackChannel:
         self._turns = BackgroundTurns(turns_at_once=TURNS_AT_ONCE)
         self._chores: set[asyncio.Task[None]] = set()
         self._pacer = Pacer(PER_CHANNEL_INTERVAL_S, OVERALL_PER_S)
+        self._names: Lru[str, str] = Lru()  # user id → the name Slack shows ("" when they set none)
+        self._look_up_names = True
         self.app.use(self._only_our_workspace)
         self.app.event("message")(self._on_message)
         self.app.event("app_mention")(self._on_mention)
@@ -241,7 +245,40 @@ class SlackChannel:
         if self._handle is None:
             log.warning("slack: a message arrived before Roadie was ready and was dropped")
             return
-        self._turns.run(self._handle, inbound, partial(self._deliver, where))
+        self._turns.run(self._named, inbound, partial(self._deliver, where))
+
+    async def _named(self, inbound: Inbound) -> Reply | None:
+        """The core's turn for `inbound`, with the person's Slack name (events and mentions carry only a user id)."""
+        assert self._handle is not None
+        name = await self.name_of(inbound.key.user_id)
+        return await self._handle(replace(inbound, display_name=name) if name else inbound)
+
+    async def name_of(self, user_id: str) -> str:
+        """The name Slack shows for `user_id` (display name, else real name), or "" when it cannot be known.
+
+        One users.info call per person, remembered; it needs the `users:read` scope, and without it
+        Roadie stops asking and uses what the request itself carried (a slash command's user name).
+        """
+        known = self._names.get(user_id)
+        if known is not None:
+            return known
+        if not self._look_up_names or not USER_ID.match(user_id):
+            return ""
+        try:
+            info = await self.client.users_info(user=user_id)
+        except SlackApiError as error:
+            reason = error.response.get("error")
+            if reason in NO_LOOKUPS:
+                self._look_up_names = False
+                log.warning("slack: users.info refused (%s); add the users:read scope to show people's names", reason)
+            else:
+                log.warning("slack: could not look up %s (%s)", user_id, reason)
+            return ""
+        person = info.get("user") or {}
+        profile = person.get("profile") or {}
+        name = str(profile.get("display_name") or profile.get("real_name") or person.get("real_name") or "").strip()
+        self._names.put(user_id, name)
+        return name
 
     def _chore(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -13,12 +13,11 @@ import html
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -41,13 +40,12 @@ from pydantic import ValidationError
 from assistant.messages import Button, ConversationKey, Inbound, Reply
 from assistant.settings import Settings
 from channels.base import BackgroundTurns, Handler, People, SendRefused
+from channels.lru import REMEMBERED, Lru
 from channels.pacing import Pacer, with_retry_after
 from channels.telegram_render import CAPTION_LIMIT, TAG, render_chunks, units
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-K = TypeVar("K")
-V = TypeVar("V")
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
@@ -60,7 +58,6 @@ SHORT_LABEL = 18
 PER_CHAT_INTERVAL_S = 1.0
 GROUP_INTERVAL_S = 3.0
 OVERALL_PER_S = 30.0
-REMEMBERED = 10_000
 # Turns in flight: offline planner turns are CPU-bound in this interpreter, so running one at a time loses no
 # throughput and keeps webhook acks quick; an LLM's turns mostly wait on the network, so several overlap.
 TURNS_AT_ONCE_OFFLINE = 1
@@ -103,26 +100,6 @@ def command_text(name: str, args: str) -> str:
 def retry_after_of(error: Exception) -> float | None:
     """Seconds Telegram asked us to wait (a 429 answer), or None for any other error."""
     return float(error.retry_after) if isinstance(error, TelegramRetryAfter) else None
-
-
-class Lru(Generic[K, V]):
-    """A bounded in-process map that forgets the least recently used entries first."""
-
-    def __init__(self, size: int = REMEMBERED) -> None:
-        self._size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-
-    def get(self, key: K) -> V | None:
-        if key not in self._items:
-            return None
-        self._items.move_to_end(key)
-        return self._items[key]
 
 
 class ButtonValues:

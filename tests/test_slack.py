@@ -7,6 +7,7 @@ received (messages, updates, uploads) and what Roadie's database recorded.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -23,7 +24,18 @@ from sqlalchemy import func, select
 from assistant.clock import FixedClock
 from assistant.db import Database
 from assistant.messages import Button, Poll, Reply
-from assistant.models import Booking, ChannelIdentity, ConversationEvent, Follow, Person, ProcessedMessage
+from assistant.models import (
+    Booking,
+    ChannelIdentity,
+    ConversationEvent,
+    Follow,
+    GroupMember,
+    GroupPoll,
+    Person,
+    PollVote,
+    ProcessedMessage,
+    TripGroup,
+)
 from assistant.settings import Settings
 from channels.base import SendRefused
 from channels.slack import SlackChannel, build_slack, slack_to_text
@@ -345,6 +357,107 @@ def test_roadies_own_messages_are_not_answered(workspace: Workspace) -> None:
     time.sleep(0.5)
     assert workspace.slack.to("chat.postMessage", "DUFAY") == []
     assert not workspace.handled(own.event_id)
+
+
+# A trip group planned in a channel: mentions create and join it, the poll is Block Kit buttons
+
+
+def test_a_slack_channel_creates_a_trip_group_joins_it_and_decides_by_buttons(workspace: Workspace) -> None:
+    trip, started = "CGROUPTRIP", "1790000400.000100"
+    workspace.slack.names.update({"UTRIPANA": "Ana", "UTRIPBEN": "Ben"})  # Cy has set no name in Slack
+    said = 0
+
+    def answer(delivery: Delivery) -> tuple[str, dict[str, Any]]:
+        """Deliver `delivery` and wait for Roadie's next message in the trip channel."""
+        nonlocal said
+        assert workspace.deliver(delivery).status_code == 200
+        said += 1
+        return workspace.slack.posted(trip, said)[-1]
+
+    assert workspace.deliver(channel_message("UTRIPDEV", trip, "I'm in")).status_code == 200  # not said to Roadie
+    _, created = answer(mention("UTRIPANA", trip, "create a group for Coldplay", ts=started))
+    assert created["thread_ts"] == started
+    found = re.search(r"Join code: \*(G-[A-Z0-9]{6})\*", section_text(created))
+    assert found, section_text(created)
+    code = found.group(1)
+    assert f"/roadie join group {code}" in section_text(created), "the answer says how to join from Slack"
+
+    _, joined = answer(mention("UTRIPBEN", trip, "I'm in", thread_ts=started))
+    assert "Welcome to *Coldplay trip*, Ben!" in section_text(joined), "the name Slack shows for Ben"
+    assert workspace.deliver(slash("UTRIPCY", "DUTRIPCY", f"join group {code}")).status_code == 200
+    [welcome] = workspace.slack.wait_for("chat.postMessage", channel="DUTRIPCY")
+    assert "Welcome to *Coldplay trip*, utripcy!" in section_text(welcome), "no Slack name: the command's user name"
+    said += 1
+    _, told = workspace.slack.posted(trip, said)[-1]
+    assert "utripcy joined *Coldplay trip* and is going." in section_text(told), "the channel hears of Cy joining"
+    with workspace.db.session() as session:
+        group = session.scalars(select(TripGroup).where(TripGroup.join_code == code)).one()
+        assert group.chat_key == f"slack:{trip}"
+
+    poll_ts, poll = answer(mention("UTRIPANA", trip, "poll: Brussels 28 May or Munich 24 April?", thread_ts=started))
+    assert poll["thread_ts"] == started
+    votes = buttons(poll)
+    assert [b["text"]["text"] for b in votes] == ["Brussels 28 May", "Munich 24 April"]
+    assert all(b["action_id"].startswith("roadie_vote_") for b in votes)
+    brussels, munich = (b["value"] for b in votes)
+
+    def vote(user: str, value: str) -> str:
+        _, answered = answer(press(user, poll, poll_ts, value))
+        assert answered["thread_ts"] == started, "votes are answered in the thread"
+        return section_text(answered)
+
+    assert "1 of 3 have voted" in vote("UTRIPBEN", brussels)
+    assert "2 of 3 have voted" in vote("UTRIPCY", munich)
+    assert "2 of 3 have voted" in vote("UTRIPCY", munich), "a second click is the same vote"
+    assert "Changed your vote to *Brussels 28 May*. 2 of 3 have voted" in vote("UTRIPCY", brussels)
+    result = vote("UTRIPANA", munich)
+    assert "Everyone has voted" in result
+    assert "*Brussels 28 May* wins (Brussels 28 May 2, Munich 24 April 1)" in result
+    marked = workspace.slack.to("chat.update", trip)[-1]
+    assert marked["ts"] == poll_ts
+    assert "<@UTRIPANA> voted for *Munich 24 April*" in json.dumps(marked["blocks"])
+    assert buttons(marked), "the vote buttons stay for the others"
+    polls = select(GroupPoll.id).where(GroupPoll.group_id == group.id)
+    assert workspace.count(PollVote, PollVote.poll_id.in_(polls)) == 3, "one vote per person"
+    assert workspace.count(GroupMember, GroupMember.group_id == group.id) == 3, "Dev did not join by chatting"
+
+    chatter = channel_message("UTRIPBEN", trip, "Brussels it is, booking the time off")
+    assert workspace.deliver(chatter).status_code == 200
+    time.sleep(1.0)
+    assert len(workspace.slack.to("chat.postMessage", trip)) == said
+    assert not workspace.handled(chatter.event_id)
+    status = section_text(answer(mention("UTRIPBEN", trip, "group status", thread_ts=started))[1])
+    assert "• Ana ✓ going (slack)\n• Ben ✓ going (slack)\n• utripcy ✓ going (slack)" in status, status
+
+
+async def test_names_come_from_slack_once_and_without_users_read_from_the_request(
+    channel: SlackChannel, workspace: Workspace
+) -> None:
+    workspace.slack.names["UNAMED"] = "Nadia"
+    assert await channel.name_of("UNAMED") == "Nadia"
+    assert await channel.name_of("UNAMED") == "Nadia"
+    assert len([c for c in workspace.slack.to("users.info") if c["user"] == "UNAMED"]) == 1, "asked once"
+
+    workspace.slack.errors["users.info"] = "missing_scope"
+    try:
+        assert await channel.name_of("UNOSCOPE") == ""
+        assert await channel.name_of("UNOSCOPE2") == ""
+    finally:
+        del workspace.slack.errors["users.info"]
+    assert [c["user"] for c in workspace.slack.to("users.info") if c["user"].startswith("UNOSCOPE")] == ["UNOSCOPE"]
+
+
+def test_someone_first_seen_without_a_name_is_named_when_slack_tells_it(workspace: Workspace) -> None:
+    workspace.deliver(dm("ULATE", "hi"))
+    workspace.slack.wait_for("chat.postMessage", channel="DULATE")
+    assert workspace.role_of("ULATE") == "traveller"
+    name = select(Person.display_name).join(ChannelIdentity).where(ChannelIdentity.external_id == "ULATE")
+    with workspace.db.session() as session:
+        assert session.scalar(name) == "", "a DM carries no name, and this person set none in Slack"
+    workspace.deliver(slash("ULATE", "DULATE", "hi"))
+    workspace.slack.wait_for("chat.postMessage", 2, channel="DULATE")
+    with workspace.db.session() as session:
+        assert session.scalar(name) == "ulate", "the slash command's user name fills it in"
 
 
 # Who is staff

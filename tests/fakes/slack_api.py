@@ -42,11 +42,13 @@ class Call:
 
 @dataclass
 class FakeSlackApi:
-    """Answers chat.postMessage, chat.update, auth.test and the file-upload methods; records every call.
+    """Answers chat.postMessage, chat.update, auth.test, users.info and the file-upload methods; records every call.
 
     Set `delays[method] = seconds` to answer slowly, `rate_limited[method] = n` to answer the next
     n calls with HTTP 429 and `Retry-After: retry_after`, and add channel ids to `not_in_channel`
-    to refuse posting there (as Slack does when the bot is not a member).
+    to refuse posting there (as Slack does when the bot is not a member). `names` holds people's
+    display names for users.info (someone not in it has set none, as many people have not);
+    `errors[method] = "missing_scope"` answers every call of `method` with that error.
     """
 
     token: str = TOKEN
@@ -58,6 +60,8 @@ class FakeSlackApi:
     rate_limited: dict[str, int] = field(default_factory=dict)
     retry_after: int = 1
     not_in_channel: set[str] = field(default_factory=set)
+    names: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -126,6 +130,8 @@ class FakeSlackApi:
         if limited:
             headers = {"Retry-After": str(self.retry_after)}
             return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429, headers=headers)
+        if method in self.errors:
+            return JSONResponse({"ok": False, "error": self.errors[method]})
         delay = self.delays.get(method, 0.0)
         if delay:
             await asyncio.sleep(delay)
@@ -153,6 +159,13 @@ class FakeSlackApi:
             ts = f"1790000000.{next(self._ts):06d}"
             message = {"type": "message", "user": self.bot_user, "bot_id": BOT_ID, "ts": ts, "text": args.get("text")}
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "users.info":
+            user = str(args.get("user", ""))
+            if not user.startswith(("U", "W")):
+                return {"ok": False, "error": "user_not_found"}
+            name = self.names.get(user, "")
+            profile = {"display_name": name, "real_name": name, "team": self.team}
+            return {"ok": True, "user": {"id": user, "team_id": self.team, "name": user.lower(), "profile": profile}}
         if method == "conversations.open":
             users = str(args.get("users", ""))
             return (
