@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from assistant.clock import FixedClock
 from assistant.messages import Button, Inbound, Poll, Reply
-from assistant.models import Booking, Person, ProcessedMessage
+from assistant.models import Booking, GroupMember, GroupPoll, Person, PollVote, ProcessedMessage, TripGroup
 from assistant.settings import Settings
 from channels.base import Handler, SendRefused
 from channels.registry import configured
@@ -152,7 +152,13 @@ def app_settings(
     telegram: tuple[FakeTelegram, str], seeded_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     data_dir = copy_of_demo_db(seeded_template, tmp_path_factory.mktemp("telegram-app"))
-    return telegram_settings(data_dir, telegram[1], public_base_url="https://roadie.example")
+    return telegram_settings(
+        data_dir,
+        telegram[1],
+        public_base_url="https://roadie.example",
+        telegram_bot_username=BOT,
+        outbox_interval_s=0.5,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -452,6 +458,119 @@ async def test_in_a_group_a_reply_to_roadie_and_a_command_are_addressed_too(
     assert [a.get("message_thread_id") for a in answers] == [None, 42]
     assert "Roadie" in answers[1]["text"]
     assert all(a["reply_parameters"]["allow_sending_without_reply"] for a in answers)
+
+
+# A trip group planned in a Telegram supergroup: created and joined there or by deep link, decided by a native poll.
+
+
+def roadie_message(chat_id: int) -> dict[str, Any]:
+    """A message Roadie sent in `chat_id`, as Telegram shows it inside a reply to it."""
+    bot = {"id": int(TOKEN.split(":", 1)[0]), "is_bot": True, "first_name": "Roadie", "username": BOT}
+    return {"message_id": 9, "date": 0, "chat": chat(chat_id), "from": bot, "text": "…"}
+
+
+def vote_update(poll_id: str, voter: int, name: str, *option_ids: int) -> dict[str, Any]:
+    """The poll_answer Telegram sends when `voter` votes (no option ids: they took their vote back)."""
+    answer = {
+        "poll_id": poll_id,
+        "user": user(voter, name),
+        "option_ids": list(option_ids),
+        "option_persistent_ids": [str(n) for n in option_ids],
+    }
+    return {"update_id": next(update_ids), "poll_answer": answer}
+
+
+class GroupChat:
+    """A Telegram supergroup with Roadie in it, spoken to through the real webhook."""
+
+    def __init__(self, webhook: httpx.AsyncClient, fake: FakeTelegram, chat_id: int) -> None:
+        self.webhook, self.fake, self.chat_id = webhook, fake, chat_id
+
+    def answers(self) -> list[str]:
+        return [c["text"] for c in self.fake.called("sendMessage", self.chat_id)]
+
+    async def deliver(self, update: dict[str, Any]) -> str:
+        """Deliver `update` and return the text of Roadie's next message in the group."""
+        before = len(self.answers())
+        assert await deliver(self.webhook, update) == 200
+        answers = await eventually(lambda: self.answers()[before:])
+        assert answers, f"no answer in the group to {update}"
+        return answers[-1]
+
+    async def say(self, sender: int, name: str, text: str, **extra: Any) -> str:
+        update = message_update(self.chat_id, text, sender=sender, **extra)
+        update["message"]["from"] = user(sender, name)
+        return await self.deliver(update)
+
+    async def chatter(self, sender: int, name: str, text: str) -> None:
+        """A message among the members, not addressed to Roadie."""
+        update = message_update(self.chat_id, text, sender=sender)
+        update["message"]["from"] = user(sender, name)
+        assert await deliver(self.webhook, update) == 200
+
+
+async def test_a_telegram_group_creates_a_trip_group_joins_it_and_decides_by_native_poll(
+    app: tuple[Any, str], webhook: httpx.AsyncClient, fake: FakeTelegram
+) -> None:
+    group = GroupChat(webhook, fake, -1004440001)
+    ana, ben, cy, dev = 4001, 4002, 4003, 4004
+
+    created = await group.say(ana, "Ana", f"@{BOT} create a group for Coldplay")
+    found = re.search(r"Join code: <b>(G-[A-Z0-9]{6})</b>", created)
+    assert found, created
+    code = found.group(1)
+    link = f"https://t.me/{BOT}?start=join_{code}"
+    assert link in created, "the answer carries the deep link friends tap to join"
+    with app_roadie(app).services.db.session() as session:
+        planned = session.scalars(select(TripGroup).where(TripGroup.join_code == code)).one()
+        assert planned.chat_key == f"telegram:{group.chat_id}", "the supergroup knows which trip group it plans"
+
+    await group.chatter(dev, "Dev", "I'm in")  # said to the others, not to Roadie: not a join
+    joined = await group.say(ben, "Ben", "I'm in", reply_to_message=roadie_message(group.chat_id))
+    assert "Welcome to <b>Coldplay trip</b>, Ben!" in joined
+
+    cy_private = Traveller(webhook, fake, cy)
+    start = message_update(cy, "/start " + link.rsplit("start=", 1)[1])
+    start["message"]["from"] = user(cy, "Cy")
+    welcome = await cy_private._answer_to(start)
+    assert "Welcome to <b>Coldplay trip</b>, Cy!" in welcome["text"]
+    told = await eventually(lambda: [t for t in group.answers() if "Cy joined" in t])
+    assert told == ["Cy joined <b>Coldplay trip</b> and is going."], "the group chat hears of a deep-link join"
+
+    asked = await group.say(ana, "Ana", f"@{BOT} poll: Brussels 28 May or Munich 24 April?")
+    assert "Brussels 28 May" in asked
+    [sent] = await eventually(lambda: fake.called("sendPoll", group.chat_id))
+    assert [o if isinstance(o, str) else o["text"] for o in sent["options"]] == ["Brussels 28 May", "Munich 24 April"]
+    assert sent["is_anonymous"] is False, "Roadie must see who voted"
+    [native] = fake.polls_in(group.chat_id)
+
+    first = vote_update(native["id"], ben, "Ben", 0)
+    assert "1 of 3 have voted" in await group.deliver(first)
+    assert "2 of 3 have voted" in await group.deliver(vote_update(native["id"], cy, "Cy", 1))
+    assert await deliver(webhook, vote_update(native["id"], cy, "Cy")) == 200  # Cy takes the vote back…
+    changed = await group.deliver(vote_update(native["id"], cy, "Cy", 0))  # …and votes again
+    assert "Changed your vote to <b>Brussels 28 May</b>. 2 of 3 have voted" in changed
+    assert await deliver(webhook, first) == 200  # Telegram delivering an update again
+    result = await group.deliver(vote_update(native["id"], ana, "Ana", 1))
+    assert "Everyone has voted" in result
+    assert "<b>Brussels 28 May</b> wins (Brussels 28 May 2, Munich 24 April 1)" in result
+    with app_roadie(app).services.db.session() as session:
+        votes = session.scalar(
+            select(func.count()).select_from(PollVote).join(GroupPoll).where(GroupPoll.group_id == planned.id)
+        )
+        assert votes == 3, "one vote per person"
+        members = session.scalar(
+            select(func.count()).select_from(GroupMember).where(GroupMember.group_id == planned.id)
+        )
+        assert members == 3, "Dev's unaddressed 'I'm in' did not join him"
+
+    await group.chatter(ben, "Ben", "Brussels it is, I'll book the time off")
+    await asyncio.sleep(1.0)
+    said = group.answers()
+    assert not [t for t in said if "Dev" in t or "time off" in t]
+    # Created, Ben's welcome, Cy joined, the poll's text, four votes (the last with the result): nothing else.
+    assert len(said) == 8, said
+    assert len(fake.called("sendPoll", group.chat_id)) == 1
 
 
 # Long polling, exactly what reaches the core, and proactive messages (a second Roadie reading getUpdates).

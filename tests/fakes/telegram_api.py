@@ -107,6 +107,7 @@ class FakeTelegram:
         self._updates: deque[dict[str, Any]] = deque()
         self._ids = itertools.count(1000)
         self.polls: dict[str, dict[str, Any]] = {}
+        self._poll_chats: dict[str, int] = {}
         self.app = FastAPI()
         self.app.add_api_route("/bot{token}/{method}", self._api, methods=["GET", "POST"])
         self.app.add_api_route("/calls", self._list_calls, methods=["GET"])
@@ -132,6 +133,11 @@ class FakeTelegram:
         return [
             c for c in self.calls if c.status == 200 and c.method.startswith("send") and c.get("chat_id") == chat_id
         ]
+
+    def polls_in(self, chat_id: int) -> list[dict[str, Any]]:
+        """The polls sent to `chat_id` (as Telegram answered sendPoll, with their Telegram poll ids), oldest first."""
+        with self._lock:
+            return [self.polls[p] for p, chat in self._poll_chats.items() if chat == chat_id]
 
     def wait_for(self, method: str, count: int = 1, chat_id: int | None = None, timeout_s: float = 30.0) -> list[Call]:
         """Block until `count` successful calls of `method` arrived (bounded by `timeout_s`), and return them."""
@@ -326,7 +332,9 @@ class FakeTelegram:
             "allows_revoting": bool(params.get("allows_revoting", False)),
             "members_only": False,
         }
-        self.polls[poll["id"]] = poll
+        with self._lock:
+            self.polls[poll["id"]] = poll
+            self._poll_chats[poll["id"]] = int(params["chat_id"])
         return self._message(params, poll=poll)
 
     def _m_answerCallbackQuery(self, params: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> bool:
