@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from knowledge.embeddings import Embedder
-from knowledge.store import PUBLIC, Chunk, Hit, VectorStore
+from knowledge.store import PUBLIC, Chunk, Hit, Metadata, VectorStore
 
 DOCS = Path(__file__).resolve().parent / "docs"
 MAX_CHUNK_CHARS = 900
@@ -124,15 +127,21 @@ class Library:
         report.seconds = time.perf_counter() - started
         return report
 
-    def put(self, doc: str, text: str, group: int = PUBLIC, kind: str = "doc") -> int:
-        """Index one document unless it is unchanged; the number of chunks embedded."""
+    def put(self, doc: str, text: str, group: int = PUBLIC, kind: str = "doc", extra: Metadata | None = None) -> int:
+        """Index one document unless it is unchanged; the number of chunks embedded. `extra` is filterable metadata."""
         chunks = chunk_document(doc, text, group, kind)
+        if extra:
+            chunks = [Chunk(c.id, c.text, {**c.metadata, **extra}) for c in chunks]
         if chunks and self.store.doc_hash(doc) == chunks[0].metadata["hash"]:
             return 0
         self.store.delete(doc)
         if chunks:
             self.store.upsert(chunks, self._embedder.embed([c.text for c in chunks]))
         return len(chunks)
+
+    def embed(self, text: str) -> NDArray[np.float32]:
+        """The vector of a text, from the same model the documents were indexed with."""
+        return self._embedder.embed_one(text)
 
     def search(
         self, question: str, k: int = 3, groups: Sequence[int] = (PUBLIC,), kind: str | None = "doc"

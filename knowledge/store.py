@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,7 +47,12 @@ class VectorStore(Protocol):
     def docs(self) -> set[str]: ...
 
     def query(
-        self, vector: NDArray[np.float32], k: int, groups: Sequence[int] = (PUBLIC,), kind: str | None = None
+        self,
+        vector: NDArray[np.float32],
+        k: int,
+        groups: Sequence[int] = (PUBLIC,),
+        kind: str | None = None,
+        where: Mapping[str, Any] | None = None,
     ) -> list[Hit]: ...
 
     def count(self) -> int: ...
@@ -89,14 +95,21 @@ class MemoryStore:
         return {str(c.metadata["doc"]) for c in self._chunks if "doc" in c.metadata}
 
     def query(
-        self, vector: NDArray[np.float32], k: int, groups: Sequence[int] = (PUBLIC,), kind: str | None = None
+        self,
+        vector: NDArray[np.float32],
+        k: int,
+        groups: Sequence[int] = (PUBLIC,),
+        kind: str | None = None,
+        where: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
         with self._lock:
             allowed = set(groups)
             rows = [
                 i
                 for i, c in enumerate(self._chunks)
-                if c.metadata.get("group", PUBLIC) in allowed and (kind is None or c.metadata.get("kind") == kind)
+                if c.metadata.get("group", PUBLIC) in allowed
+                and (kind is None or c.metadata.get("kind") == kind)
+                and all(_matches(c.metadata.get(key), test) for key, test in (where or {}).items())
             ]
             if not rows:
                 return []
@@ -106,6 +119,22 @@ class MemoryStore:
 
     def count(self) -> int:
         return len(self._chunks)
+
+
+BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "$gte": operator.ge,
+    "$gt": operator.gt,
+    "$lte": operator.le,
+    "$lt": operator.lt,
+    "$ne": operator.ne,
+}
+
+
+def _matches(value: Any, test: Any) -> bool:
+    """The filters both stores understand: equality, or tests such as {"$gte": a, "$lt": b} and {"$ne": c}."""
+    if not isinstance(test, Mapping):
+        return bool(value == test)
+    return value is not None and all(BOUNDS[op](value, bound) for op, bound in test.items())
 
 
 class RoadieEmbeddingFunction:
@@ -193,13 +222,26 @@ class ChromaStore:
         return {str(m["doc"]) for m in (found.get("metadatas") or []) if m and "doc" in m}
 
     def query(
-        self, vector: NDArray[np.float32], k: int, groups: Sequence[int] = (PUBLIC,), kind: str | None = None
+        self,
+        vector: NDArray[np.float32],
+        k: int,
+        groups: Sequence[int] = (PUBLIC,),
+        kind: str | None = None,
+        where: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
-        where: dict[str, Any] = {"group": {"$in": list(groups)}}
+        tests: list[dict[str, Any]] = [{"group": {"$in": list(groups)}}]
         if kind is not None:
-            where = {"$and": [where, {"kind": kind}]}
+            tests.append({"kind": kind})
+        for key, test in (where or {}).items():
+            if isinstance(test, Mapping):
+                tests += [{key: {op: value}} for op, value in test.items()]
+            else:
+                tests.append({key: test})
         found = self._collection.query(
-            query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+            query_embeddings=[vector],
+            n_results=k,
+            where=tests[0] if len(tests) == 1 else {"$and": tests},
+            include=["documents", "metadatas", "distances"],
         )
         ids = (found.get("ids") or [[]])[0]
         texts = (found.get("documents") or [[]])[0]

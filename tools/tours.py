@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from langchain.tools import ToolRuntime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from assistant.context import TurnContext
 from assistant.messages import Button
 from assistant.models import Artist, Event, Follow, Offer, Person, TourChange, Venue
 from assistant.planner.slots import NEAR_ME
 from assistant.toolkit import ToolAnswer, UserFacingError, roadie_tool, turn_context
 from tools.common import cheapest_tickets, describe_when, event_line, log_event, money, parse_day, resolve, upcoming
+from tools.event_index import artist_named, similar_events
 
 SHOWN = 8
 
@@ -22,6 +24,49 @@ SHOWN = 8
 def _where_phrase(city: str | None, country: str | None, region: str | None, venue: str | None) -> str:
     place = venue or city or country or region
     return f" at {place}" if venue else (f" in {place}" if place else "")
+
+
+def shows_like(
+    ctx: TurnContext,
+    like: str,
+    city: str | None,
+    country: str | None,
+    region: str | None,
+    start: date | None,
+    end: date | None,
+    notes: list[str],
+) -> ToolAnswer:
+    """Upcoming shows closest in style to `like`, in the place and dates asked, most similar first."""
+    with ctx.services.db.session() as session:
+        found = similar_events(session, ctx, like, city, country, region, start, end, k=SHOWN)
+        where = _where_phrase(city, country, region, None)
+        when = f" between {start:%-d %b} and {end:%-d %b %Y}" if start and end else ""
+        if not found and (start or end):
+            found = similar_events(session, ctx, like, city, country, region, None, None, k=SHOWN)
+            if found:
+                notes.append(f"Nothing like {like}{where}{when} — here is the closest in style at other times.")
+                when = ""
+        prices = cheapest_tickets(session, [e.id for e, _ in found])
+        if not found:
+            return ToolAnswer(
+                "\n".join([*notes, f"I couldn't find upcoming shows like {like}{where}{when}."]),
+                buttons=[Button("All upcoming shows" + where, f"shows{where}")],
+                data={"events": []},
+            )
+        lines = [*notes, f"Shows like **{like}**{where}{when}, closest in style first:"]
+        lines += [
+            event_line(e, prices.get(e.id), ctx.caller.currency).replace(
+                " · ", f" · {e.artist.name} ({e.artist.genre}) · ", 1
+            )
+            for e, _ in found
+        ]
+        named = artist_named(ctx, like)
+        tours = list(dict.fromkeys([*(e.artist.name for e, _ in found[:2]), *([named] if named else [])]))
+        return ToolAnswer(
+            "\n".join(lines),
+            buttons=[Button(f"{name} tour", f"show me the {name} tour") for name in tours],
+            data={"events": [e.id for e, _ in found], "like": like},
+        )
 
 
 @roadie_tool(
@@ -47,6 +92,8 @@ def _where_phrase(city: str | None, country: str | None, region: str | None, ven
         "Billie Eilish tickets",
         "looking for a concert in New York in March",
         "anything in Amsterdam next week",
+        "something like Arctic Monkeys in Berlin",
+        "bands similar to Foo Fighters in June",
     ),
 )
 def search_events(
@@ -59,6 +106,7 @@ def search_events(
     genre: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
+    like: str | None = None,
 ) -> ToolAnswer:
     """Search upcoming concerts and shows in Roadie's catalogue.
 
@@ -74,6 +122,7 @@ def search_events(
         genre: Music genre, e.g. "rock" or "reggaeton".
         date_from: First day to include, ISO format YYYY-MM-DD.
         date_to: Last day to include, ISO format YYYY-MM-DD.
+        like: Shows in the style of this artist or description, e.g. "Arctic Monkeys" or "heavy guitar music".
     """
     ctx = turn_context(runtime)
     now = ctx.services.clock.now()
@@ -93,6 +142,8 @@ def search_events(
     elif start and start < today:
         start = today
 
+    if like and like.strip():
+        return shows_like(ctx, like.strip(), city_name, country_name, region_name, start, end, notes)
     query = upcoming(now)
     if artist_name:
         query = query.where(Artist.name == artist_name)

@@ -170,6 +170,8 @@ class PlannerCore:
         """Cues that settle the tool whatever the router guessed: "near me", tour words, "I live in", "unfollow"."""
         if CONVERSION.search(text):
             return OUT_OF_SCOPE  # converting money is not something Roadie does
+        if "like" in slots.values and SEARCH_TOOL in infos:
+            return SEARCH_TOOL  # "something like Arctic Monkeys": shows in that style
         if PREFERENCES_TOOL in infos and (
             "home_city" in slots.values or ("currency" in slots.values and CURRENCY_CUE.search(text))
         ):

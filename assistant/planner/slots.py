@@ -360,6 +360,15 @@ class SlotExtractor:
             if re.search(rf"\b{re.escape(word)}\b", low):
                 slots.values.setdefault("genre", genre)
                 break
+        if cue := LIKE.search(text):
+            after = next((m for m in mentions if m.kind == "artist" and m.start >= cue.end() - 1), None)
+            if after is not None and after.start - cue.end() <= 1:
+                slots.values["like"] = after.value  # "something like Arctic Monkeys": their style, not them
+                if slots.values.get("artist") == after.value:
+                    slots.values.pop("artist")
+                slots.values.pop("artists", None)
+            elif style := LIKE_WORDS.match(text[cue.end() :]):
+                slots.values["like"] = style.group(1).strip()
         if grouped := group_values(text):
             if "amount" in grouped or "poll" in grouped or "options" in grouped:
                 for key in ("travellers", *DATE_SLOTS):  # "€120" or "vote P-… 2" is not a party size or a date
@@ -430,3 +439,9 @@ ONE_TRIP = re.compile(
     r"\bmismo viaje\b|\bun solo viaje\b|\beine reise\b|\bun seul voyage\b|\bmesma viagem\b",
     re.IGNORECASE,
 )
+LIKE = re.compile(
+    r"\b(?:something|anything|stuff|bands?|artists?|music|shows?|acts?|concerts?|gigs?)\s+(?:like|similar to)\s+|"
+    r"\bsimilar to\s+|\bsounds? like\s+|\bin the style of\s+|\bparecido a\s+|\bähnlich wie\s+|\bcomme\s+",
+    re.IGNORECASE,
+)
+LIKE_WORDS = re.compile(r"((?:(?!\b(?:in|on|at|near|this|next|en|im|à)\b)[\w' -])+)", re.IGNORECASE)
