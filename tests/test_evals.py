@@ -47,3 +47,10 @@ async def test_trips_dataset_clears_ninety_percent(embedder: Embedder) -> None:
     assert report["tool_accuracy"] >= 0.9, report["failures"]
     assert report["args_accuracy"] >= 0.85, report["failures"]
     assert report["write_false_rate"] == 0.0, report["failures"]
+
+
+async def test_groups_dataset_clears_ninety_percent(embedder: Embedder) -> None:
+    report = await run_eval(ROOT / "evals" / "datasets" / "groups.jsonl", embedder=embedder)
+    assert report["cases"] >= 45
+    assert report["tool_accuracy"] >= 0.9, report["failures"]
+    assert report["write_false_rate"] == 0.0, report["failures"]

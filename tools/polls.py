@@ -122,6 +122,11 @@ def clean_options(options: list[str]) -> list[str]:
         "Umfrage: Freitag oder Samstag",
         "sondage : vendredi ou samedi",
         "enquete: sexta ou sábado",
+        "can you run a poll for the group on the hotel",
+        "set up a vote so we can pick the date",
+        "get everyone to vote on where we stay",
+        "new poll: which city?",
+        "let's put the dates to a vote",
     ),
 )
 def create_poll(
@@ -195,6 +200,13 @@ def create_poll(
         "I vote for option 2",
         "my vote is the first one",
         "vote 1",
+        "I vote for Saturday",
+        "my vote goes to the Grand Hotel",
+        "put me down for option 3",
+        "voto por la segunda opción",
+        "ich stimme für Freitag",
+        "je vote pour Lisbonne",
+        "voto no sábado",
     ),
 )
 def cast_vote(runtime: ToolRuntime[Any, Any], poll: str, option: int) -> ToolAnswer:

@@ -17,7 +17,13 @@ EXPENSE_CUE = re.compile(
     r"\b(?:paid|pay for|spent|covered|expense|cost us|pagu[ée]|pagamos|gastamos|bezahlt|ausgegeben|pay[ée]|d[ée]pens[ée]|paguei|gastei)\b",
     re.IGNORECASE,
 )
-SETTLE_CUE = re.compile(r"\b(?:settle up|settle the group|square up|owes? (?:whom|who)|who owes)\b", re.IGNORECASE)
+SETTLE_CUE = re.compile(
+    r"\b(?:settle up|settle the group|square up|owes? (?:whom|who)|who owes)\b"
+    # who owes whom in Spanish, German, French and Portuguese ("debe" alone is also "should", so the "to whom")
+    r"|\bdeb[eo]n?\b[^?.!]*\ba qui[eé]n\b|\b(?:wer schuldet|schulde ich|schuldet wem)\b"
+    r"|\bdoi(?:s|t|vent)\b[^?.!]*\bà qui\b|\bdev[eo]m?\b[^?.!]*\ba quem\b",
+    re.IGNORECASE,
+)
 CANCEL_CUE = re.compile(r"\b(?:cancel|refund|annul|storn|stornieren|cancelar|cancela)", re.IGNORECASE)
 OUT_CUE = re.compile(
     r"\b(?:i'?m out|count me out|can'?t (?:come|make it)|cannot (?:come|make it)|not (?:coming|going)|drop(?:ping)? out|"
