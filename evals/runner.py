@@ -30,6 +30,9 @@ WRITE_TOOLS = {
     "add_expense",
     "settle_up",
     "set_preferences",
+    "cast_vote",
+    "remove_member",
+    "close_group",
 }
 OUT_OF_SCOPE_OK = {"ask_knowledge"}
 

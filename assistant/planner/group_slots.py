@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-GROUP_CODE = re.compile(r"\b(?:join_)?(G-[A-HJ-NP-Z2-9]{6}|G[A-HJ-NP-Z2-9]{6})\b", re.IGNORECASE)
+# "G-7KQ2MX" in any case; without the dash only in capitals, so words such as "Germany" are not codes.
+GROUP_CODE = re.compile(r"\b(?:join_)?((?i:G-[A-HJ-NP-Z2-9]{6})|G[A-HJ-NP-Z2-9]{6})\b")
 VOTE = re.compile(r"^\s*vote\s+(P-?[A-HJ-NP-Z2-9]{6})\s+(\d{1,2})\s*$", re.IGNORECASE)
 JOIN_CUE = re.compile(r"\b(?:join|joining|únete|unirme|beitreten|rejoindre|entrar)\b", re.IGNORECASE)
 POLL_CUE = re.compile(
