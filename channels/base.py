@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Protocol
 
@@ -15,6 +17,8 @@ from assistant.messages import Inbound, Reply
 Handler = Callable[[Inbound], Awaitable[Reply | None]]
 Deliver = Callable[[Reply], Awaitable[None]]
 log = logging.getLogger(__name__)
+QUIET_S = 0.05  # acks first: a turn starts once no webhook has arrived for this long…
+WAIT_AT_MOST_S = 5.0  # …or once its own webhook is this old, so answers in a long burst are at most this late
 
 
 class Channel(Protocol):
@@ -62,29 +66,44 @@ class BackgroundTurns:
 
     At most `turns_at_once` turns run together (the rest wait in line), so a burst of webhooks
     never crowds out the event loop that acknowledges them; delivery happens outside that limit.
+    Acks come first: while webhooks keep arriving (gaps under `quiet_s`), the next turn waits, at
+    most until its own webhook is `wait_at_most_s` old; turns start in the order they arrived.
     """
 
-    def __init__(self, turns_at_once: int | None = None) -> None:
+    def __init__(
+        self, turns_at_once: int | None = None, quiet_s: float = QUIET_S, wait_at_most_s: float = WAIT_AT_MOST_S
+    ) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(turns_at_once) if turns_at_once else None
+        self._quiet_s = quiet_s
+        self._wait_at_most_s = wait_at_most_s
+        self._in_order = asyncio.Lock()
+        self._last_arrival = 0.0
 
     def run(self, handle: Handler, inbound: Inbound, deliver: Deliver) -> None:
         """Handle `inbound` in the background and deliver the reply (nothing for a duplicate)."""
-        task = asyncio.create_task(self._turn(handle, inbound, deliver))
+        self._last_arrival = time.monotonic()
+        start_by = self._last_arrival + self._wait_at_most_s
+        task = asyncio.create_task(self._turn(handle, inbound, deliver, start_by))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _turn(self, handle: Handler, inbound: Inbound, deliver: Deliver) -> None:
+    async def _turn(self, handle: Handler, inbound: Inbound, deliver: Deliver, start_by: float) -> None:
         try:
-            if self._slots is None:
+            async with self._slots or nullcontext():
+                await self._after_acks(start_by)
                 reply = await handle(inbound)
-            else:
-                async with self._slots:
-                    reply = await handle(inbound)
             if reply is not None:
                 await deliver(reply)
         except Exception:
             log.exception("background turn on %s failed", inbound.key.channel)
+
+    async def _after_acks(self, start_by: float) -> None:
+        """Return once no webhook has arrived for `quiet_s`, or at `start_by`; callers pass in arrival order."""
+        async with self._in_order:
+            # Not a poll: each sleep ends exactly when the quiet gap would, unless another webhook came meanwhile.
+            while (now := time.monotonic()) < start_by and (idle := now - self._last_arrival) < self._quiet_s:  # noqa: ASYNC110
+                await asyncio.sleep(min(self._quiet_s - idle, start_by - now))
 
     @property
     def pending(self) -> int:
