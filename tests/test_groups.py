@@ -112,6 +112,14 @@ async def test_four_friends_on_two_channels_vote_book_share_and_settle(roadie: R
         assert sum(shares) == booking.total_minor
         assert len(shares) == 4
 
+    # The itinerary is the group's own: members can ask about it, others never find it.
+    assert "Source: Itinerary: Coldplay trip" in await f.text("dana", "what time is our flight to Brussels?")
+    outsider = await FakeChannel(roadie.service.handle, name="whatsapp").say(
+        "what time is our flight to Brussels?", user="eve"
+    )
+    assert outsider is not None
+    assert "Itinerary" not in outsider.text
+
     # Three expenses, three split modes.
     asked_equal = await f.text("ben", "I paid €100.01 for the Airbnb, split equally")
     assert "ana €25.01, ben €25, cy €25, dana €25" in asked_equal

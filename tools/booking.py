@@ -117,6 +117,19 @@ def _requote_button(quote: Quote) -> list[Button]:
     return [Button("Get a fresh quote", text)]
 
 
+def share_itinerary(ctx: TurnContext, party: TripGroup, trip: str, quote: Quote) -> None:
+    """The group's itinerary as a private document: members can ask about it, nobody else finds it."""
+    library = ctx.services.library
+    days = (quote.details or {}).get("itinerary") or []
+    if library is None or not days:
+        return
+    text = (
+        f"# Itinerary: {party.name}\n\n## The trip\n{trip.replace('**', '')}\n\n## Day by day (local times)\n"
+        + "\n".join(line.replace("**", "") for line in days)
+    )
+    library.put(f"group/{party.id}/itinerary", text, group=party.id)
+
+
 def _trip_title(quote: Quote, event: Event) -> str:
     """What a quote covers in a few words: one show, or every show of a multi-show trip."""
     title = (quote.details or {}).get("title")
@@ -244,6 +257,7 @@ def book_trip(runtime: ToolRuntime[Any, Any], quote: str | None = None, confirm:
             lines.append(f"Pay here: {payment.url}")
         if party is not None:
             shares = record_booking(session, ctx, party, booking)
+            share_itinerary(ctx, party, f"{_trip_title(found, event)}, reference {booking.reference}", found)
             each = sorted(set(shares.values()))
             lines.append(
                 f"Shared in **{party.name}** between {len(shares)} going: "

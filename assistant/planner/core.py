@@ -19,6 +19,7 @@ from assistant.planner.slots import (
     CURRENCY_CUE,
     DATE_SLOTS,
     FOLLOW_CUE,
+    GUIDE_QUESTION,
     LIST_SLOTS,
     LOCATION_SLOTS,
     NEAR_ME,
@@ -50,6 +51,7 @@ QUESTIONS = {
 PREFERENCES_TOOL = "set_preferences"
 PLAN_TOOL = "plan_trip"
 MULTI_TOOL = "plan_multi_event_trip"
+KNOWLEDGE_TOOL = "ask_knowledge"
 PRONOUNS = {"she", "he", "they", "them", "her", "him", "their", "his"}
 
 
@@ -172,6 +174,8 @@ class PlannerCore:
             return OUT_OF_SCOPE  # converting money is not something Roadie does
         if "like" in slots.values and SEARCH_TOOL in infos:
             return SEARCH_TOOL  # "something like Arctic Monkeys": shows in that style
+        if GUIDE_QUESTION.search(text) and KNOWLEDGE_TOOL in infos and "artist" not in slots.values:
+            return KNOWLEDGE_TOOL  # "can I bring a bag into Wembley?", "what time is our flight?"
         if PREFERENCES_TOOL in infos and (
             "home_city" in slots.values or ("currency" in slots.values and CURRENCY_CUE.search(text))
         ):
@@ -299,7 +303,8 @@ class PlannerCore:
         if cued != label:
             label, confident = cued, cued in infos
         if label in infos and (confident or self._has_entities(slots)):
-            label = self._tool_taking_slots(label, slots, infos, intent.ranked if intent else ())
+            if label != KNOWLEDGE_TOOL:  # a question for the guides takes the whole text, names and all
+                label = self._tool_taking_slots(label, slots, infos, intent.ranked if intent else ())
             label = self._one_or_several(label, text, slots, infos)
             values = self._carry(label, dict(slots.values), previous, text)
             if "question" in infos[label].params:

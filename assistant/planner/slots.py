@@ -445,3 +445,11 @@ LIKE = re.compile(
     re.IGNORECASE,
 )
 LIKE_WORDS = re.compile(r"((?:(?!\b(?:in|on|at|near|this|next|en|im|à)\b)[\w' -])+)", re.IGNORECASE)
+# Questions about getting there, rules and the trip itself: Roadie's guides (and the group's itinerary) answer them.
+GUIDE_QUESTION = re.compile(
+    r"^\s*(?:what|what's|whats|when|how|where|can|could|may|is|are|do|does|which|am i|will)\b.*"
+    r"\b(?:policy|refunds?|bring|bags?|backpacks?|get (?:to|from|there|back)|airport|station|wheelchair|accessib\w*|"
+    r"check[- ]?in|check[- ]?out|our (?:flight|hotel|trip|itinerary|plan)|stay near|metro|tube|late[- ]night|transport|"
+    r"safe|allowed|fees?|privacy|my data)\b",
+    re.IGNORECASE,
+)
