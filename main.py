@@ -10,6 +10,8 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -22,6 +24,7 @@ from assistant.db import Database
 from assistant.entities import EntityCache
 from assistant.outbox import Sender, deliver_due
 from assistant.planner.core import PlannerCore
+from assistant.scheduler import Job, Scheduler
 from assistant.seed import is_seeded, reset, seed
 from assistant.service import ConversationService
 from assistant.settings import Settings
@@ -129,6 +132,21 @@ async def outbox_delivery(
             log.warning("outbox delivery did not finish within 30 s of shutdown and was cancelled")
 
 
+JOB_INTERVALS = {  # tour alerts need no job: they are queued with the tour change itself
+    "poll_deadlines": timedelta(minutes=1),
+    "trip_reminders": timedelta(minutes=15),
+    "group_payment_reminders": timedelta(hours=6),
+    "shows_near_you": timedelta(hours=6),
+}
+
+
+def proactive_jobs(services: Services) -> list[Job]:
+    """The scheduler's jobs over this Roadie's services (each queues messages in the outbox, once)."""
+    from tools.alerts import run_job
+
+    return [Job(name, every, partial(run_job, services, name)) for name, every in JOB_INTERVALS.items()]
+
+
 def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None) -> FastAPI:
     """The ASGI app: web chat, channel webhooks, media, health and metrics; Roadie starts with the app."""
     from fastapi.staticfiles import StaticFiles
@@ -151,10 +169,14 @@ def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedde
             log.info("channels on: %s", ", ".join(["web chat", *(c.name for c in messaging)]))
             for name, reason in off.items():
                 log.info("channel %s off: %s", name, reason)
+            scheduler = Scheduler(roadie.services.db, roadie.services.clock, proactive_jobs(roadie.services))
+            if settings.scheduler_in_process:
+                await scheduler.start()
             try:
                 async with outbox_delivery(settings, roadie.services.db, roadie.services.clock, app.state.channels):
                     yield
             finally:
+                await scheduler.stop()
                 for channel in messaging:
                     await channel.stop()
 
@@ -242,6 +264,27 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    """The proactive scheduler as its own process: it fires jobs while it holds the lease, else stands by."""
+
+    async def go() -> None:
+        async with start_roadie(settings) as roadie:
+            scheduler = Scheduler(roadie.services.db, roadie.services.clock, proactive_jobs(roadie.services))
+            if args.once:
+                ran = await asyncio.to_thread(scheduler.run_once)
+                print(f"Ran {', '.join(ran)}." if ran else "Another scheduler holds the lease; nothing ran.")
+                return
+            await scheduler.start()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await scheduler.stop()
+
+    with suppress(KeyboardInterrupt):
+        asyncio.run(go())
+    return 0
+
+
 def cmd_telegram_poll(settings: Settings, args: argparse.Namespace) -> int:
     """Telegram by long polling (development): no public URL or webhook secret needed, the webhook is removed."""
     from aiogram.utils.token import TokenValidationError
@@ -290,6 +333,9 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--dataset", required=True)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_eval)
+    sched = sub.add_parser("scheduler", help="run the proactive scheduler (alerts, reminders) as its own process")
+    sched.add_argument("--once", action="store_true", help="run every job once now and exit")
+    sched.set_defaults(run=cmd_scheduler)
     poll = sub.add_parser("telegram-poll", help="run the Telegram bot by long polling (development, no webhook)")
     poll.set_defaults(run=cmd_telegram_poll)
     return p

@@ -452,3 +452,13 @@ class ExpenseShare(Base):
     expense_id: Mapped[int] = mapped_column(ForeignKey("expense.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class SchedulerLease(Base):
+    """Which scheduler process may fire jobs, until when: one holder at a time, taken over when it lapses."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
 
     max_message_chars: int = 2000
     outbox_interval_s: float = Field(5.0, description="Seconds between outbox deliveries while serving; 0: off")
+    scheduler_in_process: bool = Field(
+        True, description="serve also runs the proactive scheduler (only the process holding the lease fires jobs)"
+    )
     public_base_url: str = ""
     knowledge_store: str = Field("chroma", description="chroma (embedded under the data dir, or a server) or memory")
     chroma_host: str = Field("", description="A chromadb server; empty keeps the store embedded under the data dir")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from langchain.tools import ToolRuntime
@@ -37,6 +38,14 @@ def currency_code(value: str) -> str:
             f"I can't show prices in **{value}**. I can use: " + ", ".join(sorted(RATES_PER_EUR)) + "."
         )
     return code
+
+
+def quiet_window(text: str) -> tuple[int, int]:
+    """Quiet hours as people write them ("22-8", "23:00 to 07:00") as a start and end hour."""
+    hours = [int(h) for h in re.findall(r"\b(\d{1,2})(?::00)?\b", text)]
+    if len(hours) != 2 or not all(0 <= h <= 23 for h in hours) or hours[0] == hours[1]:
+        raise UserFacingError('Tell me quiet hours as two different hours, e.g. "quiet hours 22-8".')
+    return hours[0], hours[1]
 
 
 @roadie_tool(
@@ -78,6 +87,9 @@ def set_preferences(
     tour_alerts: bool | None = None,
     price_alerts: bool | None = None,
     community: bool | None = None,
+    reminders: bool | None = None,
+    weekly: bool | None = None,
+    quiet_hours: str | None = None,
 ) -> ToolAnswer:
     """Save the person's preferences; only the arguments given change.
 
@@ -89,6 +101,9 @@ def set_preferences(
         tour_alerts: Whether to get new-tour-date alerts for followed artists.
         price_alerts: Whether to get price-drop alerts.
         community: Whether other opted-in fans of the same artists may see and contact them.
+        reminders: Whether to get trip reminders and group payment reminders.
+        weekly: Whether to get a weekly "shows near you" message.
+        quiet_hours: Hours with no messages, in their home time zone, e.g. "22-8".
     """
     ctx = turn_context(runtime)
     city = resolve(ctx, "city", home_city)
@@ -97,6 +112,7 @@ def set_preferences(
         raise UserFacingError(f"Travellers should be between 1 and {MAX_TRAVELLERS}.")
     if budget is not None and budget <= 0:
         raise UserFacingError("A budget should be a positive amount, e.g. 500.")
+    quiet = quiet_window(quiet_hours) if quiet_hours else None
     changed: list[str] = []
     with ctx.services.db.write_session() as session:
         me = person(session, ctx)
@@ -116,10 +132,15 @@ def set_preferences(
         for key, value, label in (
             ("tour_alerts", tour_alerts, "tour alerts"),
             ("price_drops", price_alerts, "price-drop alerts"),
+            ("reminders", reminders, "trip and payment reminders"),
+            ("weekly", weekly, "the weekly shows-near-you message"),
         ):
             if value is not None:
                 notify[key] = value
                 changed.append(f"{label} **{'on' if value else 'off'}**")
+        if quiet is not None:
+            notify["quiet_hours"] = list(quiet)
+            changed.append(f"quiet hours **{quiet[0]:02d}:00–{quiet[1]:02d}:00** (messages wait until the end)")
         me.notify = notify
         if community is not None:
             me.community_opt_in = community

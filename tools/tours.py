@@ -381,9 +381,14 @@ def fan_count(session: Session, artist: str) -> int:
     return int(session.scalar(select(func.count()).select_from(Follow).join(Artist).where(Artist.name == artist)) or 0)
 
 
-def record_tour_change(session: Session, event: Event, kind: str, detail: dict[str, Any], now: datetime) -> None:
-    """Note a tour date announced, moved or cancelled, for the alerts that tell followers."""
-    session.add(TourChange(event_id=event.id, artist_id=event.artist_id, kind=kind, detail=detail, created_at=now))
+def record_tour_change(session: Session, event: Event, kind: str, detail: dict[str, Any], now: datetime) -> int:
+    """Note a tour date announced, moved or cancelled, and queue the followers' alerts in the same transaction."""
+    from tools.alerts import alert_followers
+
+    change = TourChange(event_id=event.id, artist_id=event.artist_id, kind=kind, detail=detail, created_at=now)
+    session.add(change)
+    session.flush()
+    return alert_followers(session, change, now).queued
 
 
 def _fans_going_line(session: Session, ctx_person: int, artist_id: int) -> str:

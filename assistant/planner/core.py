@@ -52,6 +52,7 @@ PREFERENCES_TOOL = "set_preferences"
 PLAN_TOOL = "plan_trip"
 MULTI_TOOL = "plan_multi_event_trip"
 KNOWLEDGE_TOOL = "ask_knowledge"
+ALERT_SETTINGS = ("tour_alerts", "price_alerts", "reminders", "weekly", "quiet_hours")
 PRONOUNS = {"she", "he", "they", "them", "her", "him", "their", "his"}
 
 
@@ -177,7 +178,9 @@ class PlannerCore:
         if GUIDE_QUESTION.search(text) and KNOWLEDGE_TOOL in infos and "artist" not in slots.values:
             return KNOWLEDGE_TOOL  # "can I bring a bag into Wembley?", "what time is our flight?"
         if PREFERENCES_TOOL in infos and (
-            "home_city" in slots.values or ("currency" in slots.values and CURRENCY_CUE.search(text))
+            "home_city" in slots.values
+            or ("currency" in slots.values and CURRENCY_CUE.search(text))
+            or any(k in slots.values for k in ALERT_SETTINGS)
         ):
             return PREFERENCES_TOOL
         label = PlannerCore._one_or_several(label, text, slots, infos)

@@ -369,6 +369,23 @@ class SlotExtractor:
                 slots.values.pop("artists", None)
             elif style := LIKE_WORDS.match(text[cue.end() :]):
                 slots.values["like"] = style.group(1).strip()
+        for toggle in ALERT_TOGGLE.finditer(text):
+            verb = toggle.group("verb").lower()
+            state = (toggle.group("state") or toggle.group("state2") or "").strip().lower()
+            if verb not in ALERTS_ON | ALERTS_OFF and not state:
+                continue
+            on = verb in ALERTS_ON or state == "on"
+            kind = toggle.group("kind").lower()
+            slot = (
+                "price_alerts"
+                if kind.startswith("price")
+                else "weekly"
+                if kind.startswith("weekly")
+                else ("reminders" if kind.startswith("reminder") else "tour_alerts")
+            )
+            slots.values[slot] = on
+        if quiet := QUIET_HOURS.search(text):
+            slots.values["quiet_hours"] = quiet.group(1)
         if grouped := group_values(text):
             if "amount" in grouped or "poll" in grouped or "options" in grouped:
                 for key in ("travellers", *DATE_SLOTS):  # "€120" or "vote P-… 2" is not a party size or a date
@@ -452,4 +469,15 @@ GUIDE_QUESTION = re.compile(
     r"check[- ]?in|check[- ]?out|our (?:flight|hotel|trip|itinerary|plan)|stay near|metro|tube|late[- ]night|transport|"
     r"safe|allowed|fees?|privacy|my data)\b",
     re.IGNORECASE,
+)
+ALERT_TOGGLE = re.compile(
+    r"\b(?P<verb>turn|switch|stop|pause|mute|resume|start|enable|disable|no more|unmute)\s+(?P<state>on\s+|off\s+)?"
+    r"(?:the\s+|my\s+|all\s+)?(?:trip\s+)?(?P<kind>tour|price(?:[- ]drop)?|weekly|reminder)s?\s*(?:date\s+)?"
+    r"(?:alerts?|updates|notifications|messages|reminders|digest|emails?)?(?:\s+(?P<state2>on|off)\b)?",
+    re.IGNORECASE,
+)
+ALERTS_ON = {"resume", "start", "enable", "unmute"}
+ALERTS_OFF = {"stop", "pause", "mute", "disable", "no more"}
+QUIET_HOURS = re.compile(
+    r"\bquiet hours?\s*(?:from\s+)?(\d{1,2}(?::00)?\s*(?:-|–|to|until)\s*\d{1,2}(?::00)?)", re.IGNORECASE
 )
