@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from assistant import outbox
 from assistant.clock import FixedClock
 from assistant.db import Database
+from assistant.messages import Reply
 from assistant.models import Artist, Booking, Event, OutboxMessage, Person, SchedulerLease, Venue
 from assistant.scheduler import Job, Lease, Scheduler
 from channels.base import SendRefused
@@ -163,3 +165,28 @@ def test_two_schedulers_on_postgresql_never_both_lead(postgres_database: str) ->
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(SchedulerLease)) == 1
     db.dispose()
+
+
+async def test_staff_see_what_failed_and_why_and_can_send_it_again(roadie: Roadie) -> None:
+    telegram, whatsapp = await followers_of_coldplay(roadie)
+    new_coldplay_date(roadie)
+    staff = FakeChannel(roadie.service.handle, name="slack")
+    status = await staff.say("outbox status", user="sam", role="staff")
+    assert status is not None
+    assert "tour_alert" in status.text
+    assert "no channel the person can be reached on" in status.text, "Dana's STOP is the reason her alert did not go"
+    refused = re.search(r"#(\d+) tour_alert to nobody reachable — refused", status.text)
+    assert refused, status.text
+    assert (
+        "still has nobody to go to"
+        in (await staff.say(f"resend message {refused.group(1)}", user="sam", role="staff") or Reply("")).text
+    )
+    await whatsapp.say("START", user="dana")
+    again = await staff.say(f"resend message {refused.group(1)}", user="sam", role="staff")
+    assert again is not None
+    assert "is queued again for whatsapp" in again.text
+    await deliver(roadie, telegram, whatsapp)
+    assert "dana" in [address for address, _ in whatsapp.sent]
+    traveller = await telegram.say("outbox status", user="ana")
+    assert traveller is not None
+    assert "tour_alert" not in traveller.text, "travellers never see the outbox"

@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from langchain.tools import ToolRuntime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -25,6 +26,7 @@ from assistant.models import (
     Venue,
 )
 from assistant.money import format_money
+from assistant.toolkit import ToolAnswer, UserFacingError, roadie_tool, turn_context
 from tools.common import describe_when, local_time, upcoming
 
 QUIET = (22, 8)  # local hours: nothing is sent from 22:00 to 08:00 unless the person set other hours
@@ -253,3 +255,90 @@ JOBS = {
     "group_payment_reminders": group_payment_reminders,
     "shows_near_you": shows_near_you,
 }
+
+
+@roadie_tool(
+    summary="staff: what proactive messages are queued, sent, refused or failed, and why",
+    staff_only=True,
+    examples=(
+        "what's in the outbox?",
+        "show failed messages",
+        "why did alerts fail?",
+        "how many alerts are queued",
+        "outbox status",
+        "which notifications were refused",
+        "did the reminders go out?",
+    ),
+)
+def outbox_status(runtime: ToolRuntime[Any, Any], hours: int = 24) -> ToolAnswer:
+    """Staff only: the outbox over the last hours — counts by status and kind, and the latest failures with their reasons.
+
+    Args:
+        hours: How far back to look, in hours (default 24).
+    """
+    ctx = turn_context(runtime)
+    if ctx.caller.role != "staff":
+        raise UserFacingError("That's for Roadie's staff only.")
+    since = ctx.services.clock.now() - timedelta(hours=max(1, min(hours, 24 * 30)))
+    with ctx.services.db.session() as session:
+        counts = session.execute(
+            select(OutboxMessage.status, OutboxMessage.kind, func.count())
+            .where(OutboxMessage.created_at >= since)
+            .group_by(OutboxMessage.status, OutboxMessage.kind)
+            .order_by(OutboxMessage.status, OutboxMessage.kind)
+        ).all()
+        failed = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.created_at >= since, OutboxMessage.status.in_(("failed", "refused")))
+            .order_by(OutboxMessage.id.desc())
+            .limit(10)
+        ).all()
+    if not counts:
+        return ToolAnswer(f"Nothing went through the outbox in the last {hours} hours.", data={"counts": {}})
+    lines = [f"Outbox, last {hours} hours:", "```", f"{'status':<10} {'kind':<16} {'count':>6}"]
+    lines += [f"{status:<10} {kind:<16} {n:>6}" for status, kind, n in counts]
+    lines.append("```")
+    if failed:
+        lines.append("Latest failed or refused:")
+        lines += [
+            f"- #{m.id} {m.kind} to {f'{m.channel}:{m.address}' if m.address else 'nobody reachable'} — "
+            f"{m.status}: {m.last_error}"
+            for m in failed
+        ]
+        lines.append('Say "resend message N" to queue one again.')
+    return ToolAnswer(
+        "\n".join(lines), data={"counts": {f"{s}:{k}": n for s, k, n in counts}, "failed": [m.id for m in failed]}
+    )
+
+
+@roadie_tool(
+    summary="staff: queue a failed or refused proactive message again",
+    write=True,
+    staff_only=True,
+    examples=("resend message 42", "retry outbox message 17", "send message 8 again"),
+)
+def resend_message(runtime: ToolRuntime[Any, Any], message: int) -> ToolAnswer:
+    """Staff only: queue a failed or refused outbox message again, due now (sent or waiting ones are left alone).
+
+    Args:
+        message: The outbox message number, as outbox_status shows it.
+    """
+    ctx = turn_context(runtime)
+    if ctx.caller.role != "staff":
+        raise UserFacingError("That's for Roadie's staff only.")
+    now = ctx.services.clock.now()
+    with ctx.services.db.write_session() as session:
+        row = session.get(OutboxMessage, message)
+        if row is None:
+            raise UserFacingError(f"There's no outbox message #{message}.")
+        if row.status not in ("failed", "refused"):
+            return ToolAnswer(f"Message #{message} is {row.status}; only failed or refused ones are resent.")
+        if not row.address:
+            found = outbox.reachable(session, row.person_id) if row.person_id else None
+            if found is None:
+                raise UserFacingError(f"Message #{message} still has nobody to go to: {row.last_error}.")
+            row.channel, row.address = found
+        row.status, row.attempts, row.due_at, row.last_error = "queued", 0, now, None
+        return ToolAnswer(
+            f"Message #{message} ({row.kind}) is queued again for {row.channel}.", data={"resent": message}
+        )

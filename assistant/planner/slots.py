@@ -384,6 +384,9 @@ class SlotExtractor:
                 else ("reminders" if kind.startswith("reminder") else "tour_alerts")
             )
             slots.values[slot] = on
+        if again := RESEND.search(text):
+            slots.values["message"] = int(again.group(1) or again.group(2))
+            slots.values.pop("travellers", None)
         if quiet := QUIET_HOURS.search(text):
             slots.values["quiet_hours"] = quiet.group(1)
         if grouped := group_values(text):
@@ -480,4 +483,7 @@ ALERTS_ON = {"resume", "start", "enable", "unmute"}
 ALERTS_OFF = {"stop", "pause", "mute", "disable", "no more"}
 QUIET_HOURS = re.compile(
     r"\bquiet hours?\s*(?:from\s+)?(\d{1,2}(?::00)?\s*(?:-|–|to|until)\s*\d{1,2}(?::00)?)", re.IGNORECASE
+)
+RESEND = re.compile(
+    r"\b(?:resend|retry|re-send|send)\b.*?\bmessage\s*#?(\d{1,9})\b|\bmessage\s*#?(\d{1,9})\s+again\b", re.IGNORECASE
 )
