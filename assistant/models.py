@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -462,3 +463,82 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     holder: Mapped[str] = mapped_column(String(80))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Analytics rollups (tools/rollups.py keeps them fresh; tools/metrics.py reads them with the raw tables).
+
+
+class MetricBookingRollup(Base):
+    """Bookings summed for analytics: per day and channel (cube "day"), per month by show (cube "event") or route.
+
+    Only what a booking was when it was made (it never changes afterwards): cancellations and refunds are
+    read from the cancelled bookings themselves, so a cancellation never makes a rollup stale.
+    """
+
+    __tablename__ = "metric_booking_rollup"
+    __table_args__ = (Index("ix_metric_booking_rollup_cube", "cube", "bucket"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cube: Mapped[str] = mapped_column(String(8))  # day | event | route
+    bucket: Mapped[date] = mapped_column(Date)  # the day, or the first day of the month
+    event_id: Mapped[int | None] = mapped_column(Integer)
+    route: Mapped[str | None] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(16))
+    made_n: Mapped[int] = mapped_column(BigInteger)
+    made_total_minor: Mapped[int] = mapped_column(BigInteger)
+    made_tickets: Mapped[int] = mapped_column(BigInteger)
+    made_commission_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class MetricLogRollup(Base):
+    """The assistant's own log counted per day, kind and channel (turns also: ok, with tools, with tools and ok)."""
+
+    __tablename__ = "metric_log_rollup"
+    __table_args__ = (Index("ix_metric_log_rollup_day", "day", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int] = mapped_column(BigInteger)
+    ok_n: Mapped[int] = mapped_column(BigInteger)
+    tool_n: Mapped[int] = mapped_column(BigInteger)
+    tool_ok_n: Mapped[int] = mapped_column(BigInteger)
+
+
+class MetricLatencyRollup(Base):
+    """How many turns took each reply latency (ms; 10 ms steps from 1 s, 1 s steps from 10 s), per day or month."""
+
+    __tablename__ = "metric_latency_rollup"
+    __table_args__ = (Index("ix_metric_latency_rollup_bucket", "grain", "bucket"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grain: Mapped[str] = mapped_column(String(8))  # day | month
+    bucket: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(16))
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class MetricActiveRollup(Base):
+    """Who talked to Roadie on a day and channel: the sorted person ids (uint32, little-endian) for exact distinct counts."""
+
+    __tablename__ = "metric_active_rollup"
+    __table_args__ = (Index("ix_metric_active_rollup_day", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int] = mapped_column(Integer)
+    people: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MetricRollupState(Base):
+    """How far each rollup is built, and the high-water marks that tell which built buckets changed since."""
+
+    __tablename__ = "metric_rollup_state"
+
+    name: Mapped[str] = mapped_column(String(24), primary_key=True)
+    days_until: Mapped[date | None] = mapped_column(Date)  # day buckets exist for every day before this one
+    months_until: Mapped[date | None] = mapped_column(Date)  # month buckets exist for every month before this one
+    max_id: Mapped[int] = mapped_column(BigInteger, default=0)  # rows up to this id are in the built buckets
