@@ -126,18 +126,68 @@ def enqueue(
     return inserted and bool(address)
 
 
-def _insert_once(session: Session, values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT (dedupe_key) DO NOTHING: True when the row was added, False when the key was taken."""
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for `enqueue_many`: to whom, where (an empty address: nobody reachable), what, and when."""
+
+    person_id: int | None
+    kind: str
+    reply: Reply
+    dedupe_key: str
+    due_at: datetime
+    channel: str
+    address: str
+
+
+def enqueue_many(session: Session, messages: Sequence[Outgoing], now: datetime) -> int:
+    """Queue many messages (a tour date for 10,000 followers) in a few statements; keys seen before are skipped.
+
+    Returns how many were queued to go out. Unreachable people get "refused" rows that say why, as with `enqueue`.
+    """
+    taken: set[str] = set()
+    keys = list(dict.fromkeys(m.dedupe_key for m in messages))
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        taken.update(session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(part))))
+    fresh: dict[str, Outgoing] = {}
+    for message in messages:
+        if message.dedupe_key not in taken:
+            fresh.setdefault(message.dedupe_key, message)
+    rows = [
+        {
+            "dedupe_key": m.dedupe_key,
+            "person_id": m.person_id,
+            "channel": m.channel,
+            "address": m.address,
+            "kind": m.kind,
+            "payload": payload_of(m.reply),
+            "status": "queued" if m.address else "refused",
+            "attempts": 0,
+            "last_error": None if m.address else UNREACHABLE,
+            "due_at": m.due_at,
+            "created_at": now,
+        }
+        for m in fresh.values()
+    ]
+    for start in range(0, len(rows), 500):
+        session.execute(_insert_statement(session), rows[start : start + 500])
+    return sum(1 for m in fresh.values() if m.address)
+
+
+def _insert_statement(session: Session) -> postgresql.Insert | sqlite.Insert:
+    """INSERT … ON CONFLICT (dedupe_key) DO NOTHING for this database."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        statement: postgresql.Insert | sqlite.Insert = postgresql.insert(OutboxMessage).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]
-        )
-    elif dialect == "sqlite":
-        statement = sqlite.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    else:
-        raise NotImplementedError(f"the outbox runs on SQLite and PostgreSQL, not {dialect}")
+        return postgresql.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    if dialect == "sqlite":
+        return sqlite.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    raise NotImplementedError(f"the outbox runs on SQLite and PostgreSQL, not {dialect}")
+
+
+def _insert_once(session: Session, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT (dedupe_key) DO NOTHING: True when the row was added, False when the key was taken."""
     # RETURNING rather than rowcount: psycopg reports -1 rows for an INSERT that did nothing.
+    statement = _insert_statement(session)
     return session.execute(statement.values(values).returning(OutboxMessage.id)).first() is not None
 
 

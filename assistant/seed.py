@@ -30,6 +30,7 @@ from assistant.models import (
     Event,
     Follow,
     Offer,
+    OutboxMessage,
     Person,
     PricePoint,
     Quote,
@@ -452,6 +453,7 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
                     "currency": "EUR",
                     "status": "cancelled" if cancelled else "paid",
                     "channel": channel,
+                    "route": _route(city_venue, person.home_city, offer["city"]),
                     "refund_minor": total if cancelled else 0,
                     "created_at": created,
                     "paid_at": created,
@@ -535,8 +537,10 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
                     "detail": {},
                 }
             )
+        alerts = _assistant_history(log, people, now, random.Random(rng_seed + 3))
         session.execute(insert(Quote), quotes)
         session.execute(insert(Booking), bookings)
+        session.execute(insert(OutboxMessage), alerts)
         session.execute(
             insert(ConversationEvent),
             [{"conversation": "", "latency_ms": None, **row} for row in log],
@@ -545,4 +549,44 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
         counts["bookings"] = len(bookings)
         counts["quotes"] = len(quotes)
         counts["log_events"] = len(log)
+        counts["alerts_sent"] = len(alerts)
     return counts
+
+
+def _route(city_venue: dict[str, VenueSpec], home: str | None, city: str) -> str | None:
+    """A booking's flight route as airport codes ("LHR-LIS"), from the traveller's home city to the show's."""
+    if not home or home == city or home not in city_venue:
+        return None
+    return f"{city_venue[home].airport}-{city_venue[city].airport}"
+
+
+def _assistant_history(
+    log: list[dict[str, Any]], people: list[Person], now: datetime, rng: random.Random
+) -> list[dict[str, Any]]:
+    """Some turns that failed, and the alerts Roadie sent over the last months (its own random stream).
+
+    Sent alerts end two days before `now`, so they never count against today's cap on proactive messages.
+    """
+    for row in log:
+        if row["kind"] == "turn" and rng.random() < 0.03:
+            row["ok"] = False
+    alerts = []
+    for n in range(600):
+        index = rng.randrange(len(people))
+        sent = now - timedelta(days=rng.randint(2, 120), minutes=rng.randint(0, 1439))
+        alerts.append(
+            {
+                "dedupe_key": f"history:{n}",
+                "person_id": people[index].id,
+                "channel": CHANNELS[index % 3],
+                "address": f"demo-{index}",
+                "kind": rng.choice(("tour_alert", "tour_alert", "trip_reminder", "shows_near_you")),
+                "payload": {},
+                "status": "sent",
+                "attempts": 1,
+                "due_at": sent,
+                "sent_at": sent,
+                "created_at": sent - timedelta(minutes=rng.randint(1, 30)),
+            }
+        )
+    return alerts

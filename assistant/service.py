@@ -20,6 +20,7 @@ from assistant.context import Caller, Services, TurnContext
 from assistant.messages import Button, Inbound, Poll, Reply, Role, ToolCall
 from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
 from assistant.planner.core import BUTTONS_KEY
+from assistant.planner.metric_slots import STAFF_ONLY_REPLY, staff_only_topic
 
 log = logging.getLogger(__name__)
 TURN_TIMEOUT_S = 90.0
@@ -79,6 +80,9 @@ class ConversationService:
             account = await asyncio.to_thread(self._account_command, inbound, text)
             if account is not None:
                 return account
+            refused = await asyncio.to_thread(self._staff_only, inbound, text)
+            if refused is not None:
+                return refused
             return await self._turn(inbound, text)
 
     def _account_command(self, inbound: Inbound, text: str) -> Reply | None:
@@ -112,6 +116,26 @@ class ConversationService:
                 'Send "link" on your other app to get a new one.'
             )
         return Reply("Linked! This chat now shares your follows, trips and bookings with your other app.")
+
+    def _staff_only(self, inbound: Inbound, text: str) -> Reply | None:
+        """A traveller asking for Roadie's business figures: refused politely, whatever model runs, and recorded."""
+        if inbound.role == "staff" or (topic := staff_only_topic(text)) is None:
+            return None
+        caller = self.caller_for(inbound)
+        with self.services.db.session() as session:
+            session.add(
+                ConversationEvent(
+                    person_id=caller.person_id,
+                    channel=inbound.key.channel,
+                    conversation=inbound.key.thread(),
+                    kind="refusal",
+                    tools=["query_metrics"],
+                    ok=False,
+                    created_at=self.clock.now(),
+                    detail={"reason": "staff only", "topic": topic, "message": text[:200]},
+                )
+            )
+        return Reply(STAFF_ONLY_REPLY)
 
     async def last_inbound_at(self, channel: str, address: str) -> datetime | None:
         """When this person last wrote to Roadie on `channel` (None if never)."""
@@ -206,17 +230,21 @@ class ConversationService:
         calls = [ToolCall(c["name"], dict(c["args"])) for m in turn if isinstance(m, AIMessage) for c in m.tool_calls]
         buttons: list[Button] = []
         poll: Poll | None = None
+        image: str | None = None
         for message in turn:
             if isinstance(message, ToolMessage) and isinstance(message.artifact, dict):
                 buttons = [Button(b["label"], b["value"]) for b in message.artifact.get("buttons", [])] or buttons
                 asked = (message.artifact.get("data") or {}).get("poll")
                 if isinstance(asked, dict):
                     poll = Poll(asked["poll_id"], asked["question"], tuple(asked["options"]))
+                drawn = (message.artifact.get("data") or {}).get("image")
+                if isinstance(drawn, str):
+                    image = drawn  # a chart: a /media/ path or an absolute URL
         final = next((m for m in reversed(turn) if isinstance(m, AIMessage) and not m.tool_calls), None)
         text = str(final.content) if final is not None else ""
         if final is not None and isinstance(final.additional_kwargs.get(BUTTONS_KEY), list):
             buttons = [Button(b["label"], b["value"]) for b in final.additional_kwargs[BUTTONS_KEY]]
-        return Reply(text or "Done.", buttons=buttons, poll=poll, tool_calls=calls)
+        return Reply(text or "Done.", buttons=buttons, poll=poll, image=image, tool_calls=calls)
 
     def _log_turn(self, inbound: Inbound, caller: Caller | None, reply: Reply, ok: bool, latency_ms: int) -> None:
         with self.services.db.session() as session:

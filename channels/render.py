@@ -12,7 +12,18 @@ def markdown_to_html(text: str) -> str:
     """Safe HTML for the web chat: escaped text with bold, italics, links and bullet lists."""
     out: list[str] = []
     in_list = False
+    code: list[str] | None = None  # lines of a ``` block being read: shown as they are, in monospace
     for line in text.split("\n"):
+        if line.strip().startswith("```"):
+            if code is None:
+                code = []
+            else:
+                out.append("<pre>" + html.escape("\n".join(code)) + "</pre>")
+                code = None
+            continue
+        if code is not None:
+            code.append(line)
+            continue
         escaped = html.escape(line)
         escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
         escaped = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", escaped)
@@ -31,6 +42,8 @@ def markdown_to_html(text: str) -> str:
         out.append(f"<p>{escaped}</p>" if escaped.strip() else "")
     if in_list:
         out.append("</ul>")
+    if code is not None:
+        out.append("<pre>" + html.escape("\n".join(code)) + "</pre>")
     return "".join(out)
 
 
@@ -43,7 +56,9 @@ def markdown_to_plain(text: str) -> str:
 
 def plain_with_options(reply: Reply) -> str:
     """Plain text with buttons as numbered options the person can answer with."""
-    text = markdown_to_plain(reply.text)
+    text = "\n".join(line for line in markdown_to_plain(reply.text).split("\n") if not line.startswith("```"))
+    if reply.image:
+        text += f"\n[chart: {reply.image}]"
     if reply.buttons:
         text += "\n" + "\n".join(f"  {i}. {b.label}" for i, b in enumerate(reply.buttons, start=1))
     return text

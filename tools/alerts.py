@@ -16,6 +16,7 @@ from assistant.context import Caller, Services, TurnContext
 from assistant.messages import Button, Reply
 from assistant.models import (
     Booking,
+    ChannelIdentity,
     Event,
     Follow,
     GroupPoll,
@@ -55,17 +56,41 @@ class JobReport:
         return f"{self.queued} queued" + (f"; skipped {skipped}" if skipped else "")
 
 
-def person_zone(session: Session, person: Person) -> ZoneInfo | None:
-    """The person's time zone, from their home city."""
-    if not person.home_city:
-        return None
-    zone = session.scalars(select(Venue.timezone).where(Venue.city == person.home_city)).first()
-    return ZoneInfo(zone) if zone else None
+class Audience:
+    """What proactive messages to many people need, loaded once: time zones, today's counts and addresses."""
+
+    def __init__(self, session: Session, people: list[Person], now: datetime) -> None:
+        self.session = session
+        ids = [p.id for p in people]
+        self.zones = {city: ZoneInfo(zone) for city, zone in session.execute(select(Venue.city, Venue.timezone))}
+        self.recent: dict[int, int] = {}
+        self.addresses: dict[int, tuple[str, str]] = {}
+        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+            counted = session.execute(
+                select(OutboxMessage.person_id, func.count())
+                .where(
+                    OutboxMessage.person_id.in_(chunk),
+                    OutboxMessage.due_at > now - timedelta(hours=24),
+                    OutboxMessage.status != "refused",
+                )
+                .group_by(OutboxMessage.person_id)
+            ).all()
+            self.recent.update({person_id: n for person_id, n in counted if person_id is not None})
+            rows = session.execute(
+                select(ChannelIdentity.person_id, ChannelIdentity.channel, ChannelIdentity.external_id)
+                .where(ChannelIdentity.person_id.in_(chunk), ChannelIdentity.opted_out_at.is_(None))
+                .order_by(ChannelIdentity.last_seen_at.asc().nulls_first(), ChannelIdentity.id)
+            ).all()
+            self.addresses.update({person_id: (channel, address) for person_id, channel, address in rows})
+
+    def zone(self, person: Person) -> ZoneInfo | None:
+        """The person's time zone, from their home city."""
+        return self.zones.get(person.home_city or "")
 
 
-def allowed_at(session: Session, person: Person, now: datetime) -> datetime:
+def allowed_at(session: Session, person: Person, now: datetime, audience: Audience | None = None) -> datetime:
     """The first moment from `now` outside the person's quiet hours, in their time zone."""
-    zone = person_zone(session, person)
+    zone = (audience or Audience(session, [], now)).zone(person)
     if zone is None:
         return now
     start, end = (person.notify or {}).get("quiet_hours") or QUIET
@@ -77,30 +102,36 @@ def allowed_at(session: Session, person: Person, now: datetime) -> datetime:
     return morning.astimezone(now.tzinfo)
 
 
-def notify(
-    session: Session, person: Person, kind: str, reply: Reply, key: str, now: datetime, report: JobReport
-) -> None:
-    """Queue one proactive message if the person wants this kind; quiet hours and the daily cap move it later."""
+def outgoing(
+    audience: Audience, person: Person, kind: str, reply: Reply, key: str, now: datetime, report: JobReport
+) -> outbox.Outgoing | None:
+    """The message for one person, if they want this kind: quiet hours and the daily cap move it later."""
     setting = PREFERENCE.get(kind)
     if setting and not (person.notify or {}).get(setting, DEFAULT_ON.get(setting, True)):
         report.skip("turned off")
-        return
-    due = allowed_at(session, person, now)
-    recent = session.scalar(
-        select(func.count())
-        .select_from(OutboxMessage)
-        .where(
-            OutboxMessage.person_id == person.id,
-            OutboxMessage.due_at > due - timedelta(hours=24),
-            OutboxMessage.status != "refused",
-        )
-    )
-    if (recent or 0) >= DAILY_CAP:
+        return None
+    due = allowed_at(audience.session, person, now, audience)
+    if audience.recent.get(person.id, 0) >= DAILY_CAP:
         due += timedelta(hours=24)
-    if outbox.enqueue(session, person_id=person.id, kind=kind, reply=reply, dedupe_key=key, due_at=due, now=now):
-        report.queued += 1
-    else:
+    audience.recent[person.id] = audience.recent.get(person.id, 0) + 1
+    channel, address = audience.addresses.get(person.id, ("", ""))
+    return outbox.Outgoing(person.id, kind, reply, key, due, channel, address)
+
+
+def queue(audience: Audience, messages: list[outbox.Outgoing | None], now: datetime, report: JobReport) -> None:
+    """Queue the messages once each (keys seen before are skipped) and count them in the report."""
+    wanted = [m for m in messages if m is not None]
+    queued = outbox.enqueue_many(audience.session, wanted, now)
+    report.queued += queued
+    if len(wanted) > queued:
         report.skip("already sent or unreachable")
+
+
+def notify(
+    audience: Audience, person: Person, kind: str, reply: Reply, key: str, now: datetime, report: JobReport
+) -> None:
+    """Queue one proactive message, as `outgoing` decides."""
+    queue(audience, [outgoing(audience, person, kind, reply, key, now, report)], now, report)
 
 
 def alert_followers(session: Session, change: TourChange, now: datetime) -> JobReport:
@@ -112,12 +143,20 @@ def alert_followers(session: Session, change: TourChange, now: datetime) -> JobR
     event = session.get(Event, change.event_id, options=[joinedload(Event.artist), joinedload(Event.venue)])
     if event is None:
         return report
-    followers = session.scalars(
-        select(Person).join(Follow, Follow.person_id == Person.id).where(Follow.artist_id == change.artist_id)
-    ).all()
+    followers = list(
+        session.scalars(
+            select(Person).join(Follow, Follow.person_id == Person.id).where(Follow.artist_id == change.artist_id)
+        )
+    )
+    audience = Audience(session, followers, now)
+    replies: dict[str | None, Reply] = {}  # the alert reads the same for everyone in one home city
+    messages = []
     for person in followers:
-        reply = _tour_reply(session, person, event, change.kind, now)
-        notify(session, person, "tour_alert", reply, f"tour:{change.id}:{person.id}", now, report)
+        if person.home_city not in replies:
+            replies[person.home_city] = _tour_reply(session, person, event, change.kind, now)
+        key = f"tour:{change.id}:{person.id}"
+        messages.append(outgoing(audience, person, "tour_alert", replies[person.home_city], key, now, report))
+    queue(audience, messages, now, report)
     return report
 
 
@@ -166,7 +205,7 @@ def trip_reminders(session: Session, now: datetime) -> JobReport:
         person = session.get(Person, booking.person_id) if booking.person_id else None
         if person is None:
             continue
-        zone = person_zone(session, person) or ZoneInfo(booking.event.venue.timezone)
+        zone = Audience(session, [], now).zone(person) or ZoneInfo(booking.event.venue.timezone)
         days = (
             local_time(booking.event.starts_at, booking.event.venue.timezone).date() - now.astimezone(zone).date()
         ).days
@@ -183,7 +222,9 @@ def trip_reminders(session: Session, now: datetime) -> JobReport:
                 Button("Bag policy", f"can I bring a bag into {event.venue.name}?"),
             ],
         )
-        notify(session, person, "trip_reminder", reply, f"remind:{booking.id}:{days}", now, report)
+        notify(
+            Audience(session, [person], now), person, "trip_reminder", reply, f"remind:{booking.id}:{days}", now, report
+        )
     return report
 
 
@@ -203,7 +244,15 @@ def group_payment_reminders(session: Session, now: datetime) -> JobReport:
                 'Say "settle up" to see who to pay.',
                 buttons=[Button("Settle up", f"settle up {group.join_code}")],
             )
-            notify(session, person, "group_owes", reply, f"owes:{group.id}:{person_id}:{week}", now, report)
+            notify(
+                Audience(session, [person], now),
+                person,
+                "group_owes",
+                reply,
+                f"owes:{group.id}:{person_id}:{week}",
+                now,
+                report,
+            )
     return report
 
 
@@ -238,7 +287,15 @@ def shows_near_you(session: Session, now: datetime) -> JobReport:
         lines = [f"Shows in {country} in the next 30 days:"] + [
             f"- {e.artist.name}, {e.venue.city} — {describe_when(e)}" for e in shows
         ]
-        notify(session, person, "shows_near_you", Reply("\n".join(lines)), f"weekly:{person.id}:{week}", now, report)
+        notify(
+            Audience(session, [person], now),
+            person,
+            "shows_near_you",
+            Reply("\n".join(lines)),
+            f"weekly:{person.id}:{week}",
+            now,
+            report,
+        )
     return report
 
 

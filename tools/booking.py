@@ -130,6 +130,13 @@ def share_itinerary(ctx: TurnContext, party: TripGroup, trip: str, quote: Quote)
     library.put(f"group/{party.id}/itinerary", text, group=party.id)
 
 
+def flight_route(session: Session, items: list[dict[str, Any]]) -> str | None:
+    """The first flight's airports ("LHR-LIS"): the route staff analytics groups bookings by; None without flights."""
+    flight = next((i for i in items if i.get("kind") == "flight"), None)
+    offer = session.get(Offer, flight["offer_id"]) if flight else None
+    return f"{offer.origin}-{offer.destination}" if offer and offer.origin and offer.destination else None
+
+
 def _trip_title(quote: Quote, event: Event) -> str:
     """What a quote covers in a few words: one show, or every show of a multi-show trip."""
     title = (quote.details or {}).get("title")
@@ -233,6 +240,7 @@ def book_trip(runtime: ToolRuntime[Any, Any], quote: str | None = None, confirm:
             currency=found.currency,
             status="confirmed",
             channel=ctx.caller.channel,
+            route=flight_route(session, found.items),
             items=found.items,
             created_at=now,
             group_id=party.id if party is not None else None,

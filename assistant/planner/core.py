@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -13,6 +14,7 @@ from langchain_core.tools import BaseTool
 from assistant.clock import Clock
 from assistant.entities import EntityCache
 from assistant.planner.group_slots import CANCEL_CUE, EXPENSE_CUE, IN_CUE, JOIN_CUE, OUT_CUE, SETTLE_CUE
+from assistant.planner.metric_slots import METRICS_TOOL, metric_request
 from assistant.planner.router import GREETING, HELP, OUT_OF_SCOPE, THANKS, Router
 from assistant.planner.slots import (
     CONVERSION,
@@ -260,6 +262,10 @@ class PlannerCore:
         answered = self._answer_to_question(text, slots, messages, infos)
         if answered is not None:
             return answered
+        if METRICS_TOOL in infos:  # staff: metric words, periods and dimensions settle it (metric_slots.py)
+            asked = metric_request(text, slots.mentions, previous, self._clock.now().astimezone(UTC).date())
+            if asked is not None:
+                return self._call(infos[METRICS_TOOL], asked, {})
         spoken_of = previous.get("args", {}).get("artist")
         if "artist" not in slots.values and spoken_of and PRONOUNS & set(text.lower().replace("?", " ").split()):
             slots.values["artist"] = spoken_of  # "when is she near me?" after talking about Taylor Swift
