@@ -613,3 +613,37 @@ def test_what_people_type_is_read_without_slack_markup() -> None:
         f"<@{BOT_USER}> trip with <@U42|sam> to <#C1|paris> see <https://x.example|this> &amp; more", BOT_USER
     )
     assert said == "trip with @sam to #paris see this & more"
+
+
+# Staff analytics in Slack
+
+
+def test_staff_ask_for_a_trend_and_get_a_table_and_the_chart_uploaded(workspace: Workspace) -> None:
+    uploads_before = len(workspace.slack.to("files.completeUploadExternal"))
+    assert workspace.deliver(dm("UOTHERSTAFF", "bookings per day this week")).status_code == 200
+    [answer] = workspace.slack.wait_for("chat.postMessage", channel="DUOTHERSTAFF")
+    text = section_text(answer)
+    assert text.startswith("*Bookings* · this week (16–21 Nov 2026): *")
+    assert "```\nDay" in text, "the table is a code block in Slack"
+    assert "\nSat 21 Nov" in text
+    shared = workspace.slack.wait_for("files.completeUploadExternal", uploads_before + 1)[-1]
+    assert shared["channel_id"] == "DUOTHERSTAFF"
+    assert workspace.slack.to("files.getUploadURLExternal")[-1]["filename"].endswith(".png")
+    file_id = json.loads(shared["files"])[0]["id"]
+    assert workspace.slack.uploads[file_id].startswith(b"\x89PNG"), "a real PNG went to Slack"
+
+
+def test_a_traveller_on_slack_asking_for_revenue_is_refused_and_it_is_logged(workspace: Workspace) -> None:
+    assert workspace.deliver(dm("UCURIOUS", "what's Roadie's revenue this month?")).status_code == 200
+    [answer] = workspace.slack.wait_for("chat.postMessage", channel="DUCURIOUS")
+    assert "only for Roadie staff" in section_text(answer)
+    assert "€" not in section_text(answer)
+    assert workspace.role_of("UCURIOUS") == "traveller"
+    assert (
+        workspace.count(
+            ConversationEvent,
+            ConversationEvent.kind == "refusal",
+            ConversationEvent.conversation.contains("UCURIOUS"),
+        )
+        == 1
+    )
