@@ -56,6 +56,18 @@ MULTI_TOOL = "plan_multi_event_trip"
 KNOWLEDGE_TOOL = "ask_knowledge"
 ALERT_SETTINGS = ("tour_alerts", "price_alerts", "reminders", "weekly", "quiet_hours")
 PRONOUNS = {"she", "he", "they", "them", "her", "him", "their", "his"}
+# The capabilities a greeting lists, in this order (the rest are named in one line, so the list stays short).
+HEADLINE_TOOLS = (
+    "search_events",
+    "get_tour",
+    "plan_trip",
+    "plan_multi_event_trip",
+    "follow_artist",
+    "create_group",
+    "forecast_price",
+    "ask_knowledge",
+    "query_metrics",
+)
 
 
 @dataclass(frozen=True)
@@ -410,7 +422,13 @@ class PlannerCore:
 
     @staticmethod
     def _capabilities(tools: list[BaseTool], intro: str) -> AIMessage:
-        things = [spec_of(t).summary for t in tools if spec_of(t).summary]
-        lines = [intro, "Here's what I can do:"] + [f"- {thing[0].upper()}{thing[1:]}" for thing in things]
+        """What Roadie does, in a few lines: the main things first, the rest named in one line."""
+        rank = {name: i for i, name in enumerate(HEADLINE_TOOLS)}
+        shown = sorted((t for t in tools if t.name in rank and spec_of(t).summary), key=lambda t: rank[t.name])
+        lines = [intro, "Here's what I can do:"] + [
+            f"- {spec_of(t).summary[0].upper()}{spec_of(t).summary[1:]}" for t in shown
+        ]
+        if len(tools) > len(shown):
+            lines.append("- …and your bookings, group polls and expenses, price watches and alert settings — just ask")
         lines.append('Try: "any Coldplay shows in Europe?" or "show me the Taylor Swift tour".')
         return AIMessage(content="\n".join(lines), additional_kwargs={BUTTONS_KEY: STARTERS})
