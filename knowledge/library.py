@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,9 @@ from knowledge.store import PUBLIC, Chunk, Hit, Metadata, VectorStore
 DOCS = Path(__file__).resolve().parent / "docs"
 MAX_CHUNK_CHARS = 900
 SECTION = re.compile(r"^##\s+(.+)$", re.M)
+CANDIDATES = 30  # passages fetched by meaning before the question's own words reorder them
+WORD_WEIGHT = 0.03  # what a word found in only a few of those candidates adds to a passage's rank, per unit of idf
+WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass
@@ -90,6 +95,27 @@ def _pieces(content: str) -> list[str]:
     return [*pieces, current.strip()] if current.strip() else pieces
 
 
+def _words(text: str) -> set[str]:
+    return set(WORD.findall(text.lower()))
+
+
+def rerank(question: str, hits: list[Hit]) -> list[Hit]:
+    """`hits` reordered by meaning plus the question's words that set a passage apart from the other candidates.
+
+    Sentence embeddings blur rarer words ("log", "browser", "price drops") and let a named place outweigh the rest of
+    a question. A word counts here by how few candidates contain it, so "the", or a city every candidate names, counts
+    for nothing. Each hit keeps its cosine score, so thresholds on it keep their meaning.
+    """
+    asked = _words(question)
+    found = [asked & _words(h.chunk.text) for h in hits]
+    among = Counter(w for words in found for w in words)
+    idf = {w: math.log((len(hits) + 1) / (n + 1)) for w, n in among.items()}
+    ranked = sorted(
+        range(len(hits)), key=lambda i: hits[i].score + WORD_WEIGHT * sum(idf[w] for w in found[i]), reverse=True
+    )
+    return [hits[i] for i in ranked]
+
+
 class Library:
     """The documents Roadie answers from, over a vector store and the bundled embedding model."""
 
@@ -146,6 +172,7 @@ class Library:
     def search(
         self, question: str, k: int = 3, groups: Sequence[int] = (PUBLIC,), kind: str | None = "doc"
     ) -> list[Hit]:
-        """The `k` passages closest to `question` among those the asker may read."""
+        """The `k` passages that best answer `question` among those the asker may read (see `rerank`)."""
         self.ensure_indexed()
-        return self.store.query(self._embedder.embed_one(question), k, groups=groups, kind=kind)
+        candidates = self.store.query(self._embedder.embed_one(question), max(k, CANDIDATES), groups=groups, kind=kind)
+        return rerank(question, candidates)[:k]
