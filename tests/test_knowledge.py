@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from assistant.messages import Reply
+from channels.fake import FakeChannel
 from knowledge.embeddings import Embedder
-from knowledge.library import Library, chunk_document
+from knowledge.library import DOCS, Library, chunk_document
 from knowledge.store import PUBLIC, ChromaStore, MemoryStore, VectorStore
 
 GUIDES = {
@@ -91,3 +93,39 @@ def test_a_groups_private_itinerary_is_found_only_by_its_members(
     member = library.search("when is our flight to Brussels?", k=1, groups=[PUBLIC, 7])
     assert member[0].chunk.metadata["doc"] == "group/7/itinerary"
     assert library.ingest().removed == 0, "ingesting the public documents leaves group documents alone"
+
+
+def title_of(doc: str) -> str:
+    return (DOCS / doc).read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
+
+
+async def ask(chat: FakeChannel, text: str) -> Reply:
+    reply = await chat.say(text)
+    assert reply is not None
+    return reply
+
+
+async def test_travellers_get_answers_from_the_guides_with_their_source(chat: FakeChannel) -> None:
+    refunds = await ask(chat, "what's your refund policy?")
+    assert [c.name for c in refunds.tool_calls] == ["ask_knowledge"]
+    assert all(tier in refunds.text for tier in ("full refund", "14 days", "50%", "48 hours", "no refund"))
+    assert f"Source: {title_of('booking-policy.md')}" in refunds.text
+
+    bags = await ask(chat, "can I bring a backpack into Wembley?")
+    assert [c.name for c in bags.tool_calls] == ["ask_knowledge"]
+    assert "backpacks" in bags.text
+    assert f"Source: {title_of('venues/wembley-stadium.md')}" in bags.text
+
+    unknown = await ask(chat, "what's the minimum age to get into the show?")
+    assert [c.name for c in unknown.tool_calls] == ["ask_knowledge"]
+    assert "I don't know" in unknown.text
+    assert "support@roadie.example" in unknown.text
+    assert "Source:" not in unknown.text
+
+    trivia = await ask(chat, "who won the 1998 world cup?")
+    assert "Source:" not in trivia.text
+    if trivia.tool_calls:  # asked of the guides, they have no answer
+        assert "I don't know" in trivia.text
+        assert "support@roadie.example" in trivia.text
+    else:  # or the planner sees it is not about concerts or trips at all
+        assert "not something I can help with" in trivia.text
