@@ -13,13 +13,13 @@ from assistant import outbox
 from assistant.clock import FixedClock
 from assistant.db import Database
 from assistant.messages import Reply
-from assistant.models import Artist, Booking, Event, OutboxMessage, Person, SchedulerLease, Venue
+from assistant.models import Artist, Booking, Event, OutboxMessage, Person, SchedulerLease, TourChange, Venue
 from assistant.scheduler import Job, Lease, Scheduler
 from channels.base import SendRefused
 from channels.fake import FakeChannel
 from main import Roadie
 from tests.conftest import NOW
-from tools.alerts import allowed_at, trip_reminders
+from tools.alerts import alert_followers, allowed_at, trip_reminders
 from tools.tours import record_tour_change
 
 
@@ -66,6 +66,10 @@ async def deliver(roadie: Roadie, *channels: FakeChannel) -> outbox.DeliveryRepo
 async def test_a_new_date_reaches_each_follower_who_wants_it_once(roadie: Roadie) -> None:
     telegram, whatsapp = await followers_of_coldplay(roadie)
     new_coldplay_date(roadie)
+    with roadie.services.db.write_session() as session:
+        change = session.scalars(select(TourChange).order_by(TourChange.id.desc())).first()
+        assert change is not None
+        assert alert_followers(session, change, NOW).queued == 0, "alerting the same change again queues nothing"
     await asyncio.gather(deliver(roadie, telegram, whatsapp), deliver(roadie, telegram, whatsapp))
     await deliver(roadie, telegram, whatsapp)
     ours = {"ana", "ben", "cy", "dana"}  # the demo catalogue's own fans are followers too
