@@ -140,13 +140,19 @@ class Library:
         started = time.perf_counter()
         report = IngestReport()
         seen: set[str] = set()
+        changed: list[Chunk] = []
         for path in sorted(self._docs_dir.rglob("*.md")):
             doc = path.relative_to(self._docs_dir).as_posix()
             seen.add(doc)
             report.documents += 1
-            embedded = self.put(doc, path.read_text(encoding="utf-8"))
-            report.chunks += embedded
-            report.changed += int(embedded > 0)
+            chunks = chunk_document(doc, path.read_text(encoding="utf-8"))
+            if chunks and self.store.doc_hash(doc) != chunks[0].metadata["hash"]:
+                self.store.delete(doc)
+                changed += chunks
+                report.changed += 1
+        if changed:  # embedded and stored together: one model run and one store write for the lot
+            self.store.upsert(changed, self._embedder.embed([c.text for c in changed]))
+            report.chunks = len(changed)
         for gone in sorted(d for d in self.store.docs() if d not in seen and not d.startswith(("group/", "event/"))):
             self.store.delete(gone)
             report.removed += 1
