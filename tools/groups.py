@@ -102,7 +102,9 @@ def create_group(
                     raise
                 event = None  # several dates: the group can vote on them
         title = (name or "").strip()[:80] or (
-            f"{event.artist.name} in {event.venue.city}" if event else f"{' '.join(p for p in (artist, city) if p) or 'Our'} trip"
+            f"{event.artist.name} in {event.venue.city}"
+            if event
+            else f"{' '.join(p for p in (artist, city) if p) or 'Our'} trip"
         )
         group = TripGroup(
             name=title,
