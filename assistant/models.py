@@ -479,7 +479,7 @@ class MetricBookingRollup(Base):
     __table_args__ = (Index("ix_metric_booking_rollup_cube", "cube", "bucket"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    cube: Mapped[str] = mapped_column(String(8))  # day | event | route
+    cube: Mapped[str] = mapped_column(String(8))  # day | event | route, and eventall | routeall without channel
     bucket: Mapped[date] = mapped_column(Date)  # the day, or the first day of the month
     event_id: Mapped[int | None] = mapped_column(Integer)
     route: Mapped[str | None] = mapped_column(String(8))
@@ -507,13 +507,17 @@ class MetricLogRollup(Base):
 
 
 class MetricLatencyRollup(Base):
-    """How many turns took each reply latency (ms; 10 ms steps from 1 s, 1 s steps from 10 s), per day or month."""
+    """How many turns took each reply latency (ms; 10 ms steps from 1 s, 1 s steps from 10 s), per day or month.
+
+    Grains: day and month per channel, dayall and monthall over all channels, and med / medall: one row per
+    complete day holding that day's median (latency_ms) and turn count (n).
+    """
 
     __tablename__ = "metric_latency_rollup"
     __table_args__ = (Index("ix_metric_latency_rollup_bucket", "grain", "bucket"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    grain: Mapped[str] = mapped_column(String(8))  # day | month
+    grain: Mapped[str] = mapped_column(String(8))  # day | month | dayall | monthall | med | medall
     bucket: Mapped[date] = mapped_column(Date)
     channel: Mapped[str] = mapped_column(String(16))
     latency_ms: Mapped[int] = mapped_column(Integer)

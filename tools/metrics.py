@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import literal_column
 
 from assistant.models import (
     Artist,
@@ -35,7 +37,6 @@ from assistant.models import (
     Person,
     Venue,
 )
-from tools.common import local_time
 from tools.rollups import (
     Coverage,
     as_date,
@@ -375,9 +376,9 @@ def run_query(session: Session, query: MetricQuery, coverage: Coverage, today: d
         parts, labels = _regroup(session, parts, by, query.spec.source)
     else:
         labels = {}
-    if query.spec.source in ("active", "latency") and by is not None:
-        whole = _combine(query.spec.source, list(source(session, query.without_dimension(), coverage, today).values()))
-    else:
+    if query.spec.source == "latency" and by == "day":  # rows hold the days' stored medians: the total is asked
+        whole = _combine("latency", list(source(session, query.without_dimension(), coverage, today).values()))
+    else:  # person sets unite and latency histograms add up exactly, so every other total is its rows combined
         whole = _combine(query.spec.source, list(parts.values())) if parts else _empty(query.spec.source)
     total = value(whole)
     kept = whole if isinstance(whole, list) else None
@@ -445,15 +446,15 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 def _median(histogram: Counter[int]) -> int | None:
     """The lower median (PostgreSQL's percentile_disc(0.5)) of a latency histogram."""
-    count = sum(histogram.values())
-    if not count:
+    if not histogram:
         return None
-    middle, seen = (count + 1) // 2, 0
-    for latency in sorted(histogram):
-        seen += histogram[latency]
-        if seen >= middle:
-            return latency
-    return None
+    latencies = np.fromiter(histogram.keys(), dtype=np.int64, count=len(histogram))
+    counts = np.fromiter(histogram.values(), dtype=np.int64, count=len(histogram))
+    order = np.argsort(latencies)
+    seen = np.cumsum(counts[order])
+    if seen[-1] <= 0:
+        return None
+    return int(latencies[order][np.searchsorted(seen, (seen[-1] + 1) // 2)])
 
 
 VALUES: dict[str, Callable[[Any], float | int | None]] = {
@@ -494,55 +495,65 @@ def _combine(source: str, parts: Sequence[Any]) -> Any:
             total.update(histogram)
         return total
     if source == "active":
-        return np.unique(np.concatenate(parts)) if parts else _empty(source)
+        return union(parts)
     return [sum(column) for column in zip(*parts, strict=True)] if parts else _empty(source)
 
 
+def union(sets: Sequence[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """The distinct person ids of several sorted id arrays (a bitmap when they are many)."""
+    if not sets:
+        return np.zeros(0, dtype="<u4")
+    if sum(len(s) for s in sets) < 50_000:
+        ids = np.sort(np.concatenate(sets))
+        return ids[np.concatenate(([True], ids[1:] != ids[:-1]))] if len(ids) else ids
+    seen = np.zeros(int(max(int(s.max()) for s in sets if len(s))) + 1, dtype=bool)
+    for ids in sets:
+        seen[ids] = True
+    return np.flatnonzero(seen).astype("<u4")
+
+
 def _add(source: str, into: Parts, key: Key, more: Any) -> None:
-    if key not in into:
-        into[key] = more
+    have = into.get(key)
+    if have is None:
+        into[key] = list(more) if isinstance(more, list) else more
+    elif isinstance(have, list):
+        for i, value in enumerate(more):
+            have[i] += value
     else:
-        into[key] = _combine(source, [into[key], more])
+        into[key] = _combine(source, [have, more])
 
 
 # Entities: shows are grouped by id in SQL and rolled up to artist, city, country or venue here.
 
 
-@dataclass(frozen=True)
-class ShowFacts:
-    artist: str
-    city: str
-    country: str
-    venue: str
-    label: str
-
-
-def show_facts(session: Session, ids: Iterable[int]) -> dict[int, ShowFacts]:
-    """Artist, place and a readable label for each show id."""
+def show_facts(session: Session, ids: Iterable[int], by: str) -> dict[int, str]:
+    """What each show id is by `by`: its artist, city, country or venue, or (by "event") a readable label."""
     wanted = sorted({i for i in ids if i is not None})
-    out: dict[int, ShowFacts] = {}
-    for chunk in range(0, len(wanted), 5000):
-        rows = session.execute(
-            select(Event.id, Artist.name, Venue.city, Venue.country, Venue.name, Event.starts_at, Venue.timezone)
-            .join(Artist, Artist.id == Event.artist_id)
-            .join(Venue, Venue.id == Event.venue_id)
-            .where(Event.id.in_(wanted[chunk : chunk + 5000]))
-        )
-        for event_id, artist, city, country, venue, starts, zone in rows:
-            local = local_time(starts, zone)
-            out[event_id] = ShowFacts(artist, city, country, venue, f"{artist} · {city} · {local.day} {local:%b %Y}")
+    columns: dict[str, Any] = {"artist": Artist.name, "city": Venue.city, "country": Venue.country, "venue": Venue.name}
+    if by == "event":
+        stmt = select(Event.id, Artist.name, Venue.city, Event.starts_at, Venue.timezone)
+    else:
+        stmt = select(Event.id, columns[by])
+    stmt = stmt.select_from(Event).join(Artist, Artist.id == Event.artist_id).join(Venue, Venue.id == Event.venue_id)
+    if len(wanted) <= 500:  # a few: by id; many: the whole catalogue of shows is one cheap scan
+        stmt = stmt.where(Event.id.in_(wanted))
+    if by != "event":
+        return {event_id: name for event_id, name, *_ in session.execute(stmt)}
+    zones: dict[str, ZoneInfo] = {}
+    out: dict[int, str] = {}
+    for event_id, artist, city, starts, zone in session.execute(stmt):
+        local = starts.astimezone(zones.setdefault(zone, ZoneInfo(zone)))
+        out[event_id] = f"{artist} · {city} · {local.day} {local:%b %Y}"
     return out
 
 
 def _regroup(session: Session, parts: Parts, by: str, source: str) -> tuple[Parts, dict[Key, str]]:
-    facts = show_facts(session, [k for k in parts if k is not None])
+    facts = show_facts(session, [k for k in parts if k is not None], by)
     if by == "event":
-        return parts, {k: f.label for k, f in facts.items()}
+        return parts, {k: label for k, label in facts.items() if k in parts}
     out: Parts = {}
     for event_id, value in parts.items():
-        fact = facts.get(event_id)
-        key = getattr(fact, by) if fact else None
-        _add(source, out, key, value)
+        _add(source, out, facts.get(event_id), value)
     return out, {}
 
 
@@ -634,6 +645,8 @@ def _bookings(session: Session, query: MetricQuery, coverage: Coverage, today: d
         else:
             r = MetricBookingRollup
             cube = "event" if entity else "route" if routed else "day"
+            if cube != "day" and by != "channel" and "channel" not in wanted:
+                cube += "all"  # the channel-less month cube: a quarter of the rows
             key = _rollup_key(session, by, cube)
             stmt = select(
                 func.sum(r.made_n),
@@ -646,6 +659,10 @@ def _bookings(session: Session, query: MetricQuery, coverage: Coverage, today: d
             _add("bookings", out, _time_key(by, k), [n, total, 0, n, tickets, commission])
     # What cancellations took back from the bookings made in the period (status and creation time are indexed).
     key = _booking_key(session, by, Booking.created_at, Booking)
+    if by in ENTITY_DIMS and shows is None:
+        # "+ 0": grouping by an expression keeps SQLite from walking the show index to skip a sort;
+        # reading the few cancelled rows through the status index is much quicker.
+        key = Booking.event_id + literal_column("0")
     stmt = select(
         func.count(), func.sum(Booking.refund_minor), func.sum(Booking.tickets), func.sum(Booking.commission_minor)
     ).where(Booking.status == "cancelled", Booking.created_at >= at(lo), Booking.created_at < at(hi))
@@ -788,6 +805,7 @@ def _log(session: Session, query: MetricQuery, coverage: Coverage, today: date) 
 def _latency(session: Session, query: MetricQuery, coverage: Coverage, today: date) -> Parts:
     by, wanted = query.by, _filters(query)
     months = coverage.log_months if by not in ("day", "week") else None
+    every = "" if by == "channel" or "channel" in wanted else "all"  # histograms over all channels: fewer rows
     out: Parts = {}
     for kind, start, end in split(query.period.start, query.period.end, months, coverage.log_days):
         if kind == "raw":
@@ -805,6 +823,14 @@ def _latency(session: Session, query: MetricQuery, coverage: Coverage, today: da
                 .group_by(bucket)
             )
             channel = e.channel
+        elif by == "day":  # each complete day's median is stored: one row a day
+            r = MetricLatencyRollup
+            daily = select(r.bucket, r.latency_ms).where(r.grain == "med" + every, r.bucket >= start, r.bucket < end)
+            if "channel" in wanted:
+                daily = daily.where(r.channel == wanted["channel"])
+            for day, median in session.execute(daily):
+                out[_time_key(by, day)] = Counter({int(median): 1})  # a one-point histogram: its median is the day's
+            continue
         else:
             r = MetricLatencyRollup
             if by == "channel":
@@ -817,16 +843,21 @@ def _latency(session: Session, query: MetricQuery, coverage: Coverage, today: da
                 key = None
             stmt = (
                 select(r.latency_ms, func.sum(r.n))
-                .where(r.grain == kind, r.bucket >= start, r.bucket < end)
+                .where(r.grain == kind + every, r.bucket >= start, r.bucket < end)
                 .group_by(r.latency_ms)
             )
             channel = r.channel
         if "channel" in wanted:
             stmt = stmt.where(channel == wanted["channel"])
         stmt = _grouped(stmt, key)
+        keys: dict[Any, Counter[int]] = {}  # one histogram per key as the database spells it
         for row in session.execute(stmt):
-            histogram: Counter[int] = Counter({int(row[0]): int(row[1])})
-            _add("latency", out, _time_key(by, row[2] if key is not None else None), histogram)
+            histogram = keys.get(row[2] if key is not None else None)
+            if histogram is None:
+                histogram = keys[row[2] if key is not None else None] = Counter()
+            histogram[int(row[0])] += int(row[1])
+        for spelled, histogram in keys.items():
+            _add("latency", out, _time_key(by, spelled), histogram)
     return out
 
 
@@ -868,7 +899,7 @@ def _active(session: Session, query: MetricQuery, coverage: Coverage, today: dat
                 stmt = stmt.where(r.channel == wanted["channel"])
             for day, channel, blob in session.execute(stmt):
                 found[channel if by == "channel" else bucket_of(as_date(day))].append(unpack(blob))
-    return {k: np.unique(np.concatenate(v)) for k, v in found.items()}
+    return {k: union(v) for k, v in found.items()}
 
 
 def _inventory(session: Session, query: MetricQuery, coverage: Coverage, today: date) -> Parts:

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,9 @@ from assistant.models import (
     MetricRollupState,
 )
 
-BOOKINGS, LOG = "bookings", "log"
+# The state rows are named with the rollups' version: when what they hold changes, the new name finds no
+# state, and the first refresh rebuilds every bucket (replacing the old rows bucket by bucket).
+BOOKINGS, LOG = "bookings-v2", "log-v3"
 PG_LOCK_KEY = 0x524F4144  # "ROAD": one refresher at a time per PostgreSQL database
 
 
@@ -289,6 +292,7 @@ def _booking_measures() -> list[ColumnElement[Any]]:
 
 
 MEASURES = ["made_n", "made_total_minor", "made_tickets", "made_commission_minor"]
+MONTH_CUBES = ("event", "route", "eventall", "routeall")  # per month: by show or route, with or without channel
 
 
 def _build_booking_days(session: Session, lo: date, hi: date) -> None:
@@ -309,7 +313,7 @@ def _build_booking_days(session: Session, lo: date, hi: date) -> None:
 def _build_booking_months(session: Session, lo: date, hi: date) -> None:
     session.execute(
         delete(MetricBookingRollup).where(
-            MetricBookingRollup.cube.in_(("event", "route")),
+            MetricBookingRollup.cube.in_(MONTH_CUBES),
             MetricBookingRollup.bucket >= lo,
             MetricBookingRollup.bucket < hi,
         )
@@ -332,6 +336,16 @@ def _build_booking_months(session: Session, lo: date, hi: date) -> None:
     session.execute(
         insert(MetricBookingRollup).from_select(["cube", "bucket", "route", "channel", *MEASURES], by_route)
     )
+    # The same without the channel, a quarter of the rows, for the questions that do not split or filter by it.
+    for cube, column in (("eventall", Booking.event_id), ("routeall", Booking.route)):
+        rows = (
+            select(literal(cube), bucket, column, literal(""), *_booking_measures())
+            .where(window)
+            .group_by(bucket, column)
+        )
+        session.execute(
+            insert(MetricBookingRollup).from_select(["cube", "bucket", column.key, "channel", *MEASURES], rows)
+        )
 
 
 def _build_log_days(session: Session, lo: date, hi: date) -> None:
@@ -339,7 +353,9 @@ def _build_log_days(session: Session, lo: date, hi: date) -> None:
     session.execute(delete(MetricLogRollup).where(MetricLogRollup.day >= lo, MetricLogRollup.day < hi))
     session.execute(
         delete(MetricLatencyRollup).where(
-            MetricLatencyRollup.grain == "day", MetricLatencyRollup.bucket >= lo, MetricLatencyRollup.bucket < hi
+            MetricLatencyRollup.grain.in_(("day", "dayall", "med", "medall")),
+            MetricLatencyRollup.bucket >= lo,
+            MetricLatencyRollup.bucket < hi,
         )
     )
     session.execute(delete(MetricActiveRollup).where(MetricActiveRollup.day >= lo, MetricActiveRollup.day < hi))
@@ -371,6 +387,8 @@ def _build_log_days(session: Session, lo: date, hi: date) -> None:
     session.execute(
         insert(MetricLatencyRollup).from_select(["grain", "bucket", "channel", "latency_ms", "n"], histogram)
     )
+    _sum_latency(session, "day", "dayall", lo, hi)
+    _store_medians(session, lo, hi)
     people: dict[tuple[date, str], list[int]] = defaultdict(list)
     who = (
         select(day, ConversationEvent.channel, ConversationEvent.person_id)
@@ -390,10 +408,12 @@ def _build_log_days(session: Session, lo: date, hi: date) -> None:
 
 
 def _build_latency_months(session: Session, lo: date, hi: date) -> None:
-    """Month histograms summed from the day histograms (built first)."""
+    """Month histograms summed from the day histograms (built first), per channel and over all channels."""
     session.execute(
         delete(MetricLatencyRollup).where(
-            MetricLatencyRollup.grain == "month", MetricLatencyRollup.bucket >= lo, MetricLatencyRollup.bucket < hi
+            MetricLatencyRollup.grain.in_(("month", "monthall")),
+            MetricLatencyRollup.bucket >= lo,
+            MetricLatencyRollup.bucket < hi,
         )
     )
     month = month_of(session, MetricLatencyRollup.bucket, is_date=True)
@@ -409,6 +429,46 @@ def _build_latency_months(session: Session, lo: date, hi: date) -> None:
         .group_by(month, MetricLatencyRollup.channel, MetricLatencyRollup.latency_ms)
     )
     session.execute(insert(MetricLatencyRollup).from_select(["grain", "bucket", "channel", "latency_ms", "n"], rows))
+    _sum_latency(session, "month", "monthall", lo, hi)
+
+
+def _sum_latency(session: Session, grain: str, into: str, lo: date, hi: date) -> None:
+    """Histograms of `grain` summed over the channels (grain `into`): a quarter of the rows to read."""
+    r = MetricLatencyRollup
+    bucket = r.bucket
+    rows = (
+        select(literal(into), bucket, literal(""), r.latency_ms, func.sum(r.n))
+        .where(r.grain == grain, r.bucket >= lo, r.bucket < hi)
+        .group_by(bucket, r.latency_ms)
+    )
+    session.execute(insert(r).from_select(["grain", "bucket", "channel", "latency_ms", "n"], rows))
+
+
+def _store_medians(session: Session, lo: date, hi: date) -> None:
+    """Each complete day's median latency (grain "med" per channel, "medall" over all): a trend reads one row a day."""
+    r = MetricLatencyRollup
+    rows = session.execute(
+        select(r.grain, r.bucket, r.channel, r.latency_ms, r.n)
+        .where(r.grain.in_(("day", "dayall")), r.bucket >= lo, r.bucket < hi)
+        .order_by(r.grain, r.bucket, r.channel, r.latency_ms)
+    )
+    medians = []
+    for (grain, bucket, channel), group in groupby(rows, key=lambda row: row[:3]):
+        histogram = [(latency, n) for _, _, _, latency, n in group]
+        count = sum(n for _, n in histogram)
+        seen, middle = 0, (count + 1) // 2
+        median = next(latency for latency, n in histogram if (seen := seen + n) >= middle)
+        medians.append(
+            {
+                "grain": "med" if grain == "day" else "medall",
+                "bucket": bucket,
+                "channel": channel,
+                "latency_ms": median,
+                "n": count,
+            }
+        )
+    if medians:
+        session.execute(insert(r), medians)
 
 
 def pack(ids: Iterable[int]) -> bytes:
