@@ -178,7 +178,12 @@ class RoadieEmbeddingFunction:
 
 
 class ChromaStore:
-    """A chromadb collection: embedded and persistent under a path, or a chromadb server when `host` is set."""
+    """chromadb, embedded and persistent under a path or a server when `host` is set.
+
+    Public chunks live in one collection per kind (guides, shows) and every group's private chunks in
+    another, so the common question — public guides only — is a plain HNSW search with no metadata
+    filter, and the group filter runs inside the query over the small private collection.
+    """
 
     def __init__(
         self, embedder: Embedder, path: Path | None = None, host: str = "", port: int = 8000, name: str = "roadie"
@@ -188,38 +193,62 @@ class ChromaStore:
 
         quiet = ChromaSettings(anonymized_telemetry=False)
         if host:
-            client: Any = chromadb.HttpClient(host=host, port=port, settings=quiet)
+            self._client: Any = chromadb.HttpClient(host=host, port=port, settings=quiet)
         else:
             assert path is not None, "an embedded store needs a path"
             path.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(path), settings=quiet)
-        self._collection = client.get_or_create_collection(
-            name,
-            embedding_function=RoadieEmbeddingFunction(embedder),
-            metadata={"hnsw:space": "cosine"},
-        )
+            self._client = chromadb.PersistentClient(path=str(path), settings=quiet)
+        self._name = name
+        self._function = RoadieEmbeddingFunction(embedder)
+        self._collections: dict[str, Any] = {}
+        for existing in self._client.list_collections():
+            label = existing if isinstance(existing, str) else existing.name
+            if label.startswith(f"{name}-"):
+                self._part(label.removeprefix(f"{name}-"))
+
+    def _part(self, part: str) -> Any:
+        if part not in self._collections:
+            self._collections[part] = self._client.get_or_create_collection(
+                f"{self._name}-{part}", embedding_function=self._function, metadata={"hnsw:space": "cosine"}
+            )
+        return self._collections[part]
+
+    @staticmethod
+    def _part_of(metadata: Metadata) -> str:
+        return "private" if metadata.get("group", PUBLIC) != PUBLIC else str(metadata.get("kind", "doc"))
 
     def upsert(self, chunks: Sequence[Chunk], vectors: NDArray[np.float32]) -> None:
-        for start in range(0, len(chunks), 5000):  # chromadb caps one call's batch size
-            part = chunks[start : start + 5000]
-            self._collection.upsert(
-                ids=[c.id for c in part],
-                documents=[c.text for c in part],
-                metadatas=[c.metadata for c in part],
-                embeddings=vectors[start : start + 5000],
-            )
+        by_part: dict[str, list[int]] = {}
+        for row, chunk in enumerate(chunks):
+            by_part.setdefault(self._part_of(chunk.metadata), []).append(row)
+        for part, rows in by_part.items():
+            for start in range(0, len(rows), 5000):  # chromadb caps one call's batch size
+                batch = rows[start : start + 5000]
+                self._part(part).upsert(
+                    ids=[chunks[r].id for r in batch],
+                    documents=[chunks[r].text for r in batch],
+                    metadatas=[chunks[r].metadata for r in batch],
+                    embeddings=vectors[batch],
+                )
 
     def delete(self, doc: str) -> None:
-        self._collection.delete(where={"doc": doc})
+        for collection in self._collections.values():
+            collection.delete(where={"doc": doc})
 
     def doc_hash(self, doc: str) -> str | None:
-        found = self._collection.get(where={"doc": doc}, limit=1, include=["metadatas"])
-        metadatas = found.get("metadatas") or []
-        return str(metadatas[0].get("hash")) if metadatas else None
+        for collection in self._collections.values():
+            found = collection.get(where={"doc": doc}, limit=1, include=["metadatas"])
+            metadatas = found.get("metadatas") or []
+            if metadatas:
+                return str(metadatas[0].get("hash"))
+        return None
 
     def docs(self) -> set[str]:
-        found = self._collection.get(include=["metadatas"])
-        return {str(m["doc"]) for m in (found.get("metadatas") or []) if m and "doc" in m}
+        names: set[str] = set()
+        for collection in self._collections.values():
+            found = collection.get(include=["metadatas"])
+            names |= {str(m["doc"]) for m in (found.get("metadatas") or []) if m and "doc" in m}
+        return names
 
     def query(
         self,
@@ -229,31 +258,40 @@ class ChromaStore:
         kind: str | None = None,
         where: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
-        tests: list[dict[str, Any]] = [{"group": {"$in": list(groups)}}]
-        if kind is not None:
-            tests.append({"kind": kind})
+        tests: list[dict[str, Any]] = []
         for key, test in (where or {}).items():
             if isinstance(test, Mapping):
                 tests += [{key: {op: value}} for op, value in test.items()]
             else:
                 tests.append({key: test})
-        found = self._collection.query(
-            query_embeddings=[vector],
-            n_results=k,
-            where=tests[0] if len(tests) == 1 else {"$and": tests},
-            include=["documents", "metadatas", "distances"],
-        )
-        ids = (found.get("ids") or [[]])[0]
-        texts = (found.get("documents") or [[]])[0]
-        metadatas = (found.get("metadatas") or [[]])[0]
-        distances = (found.get("distances") or [[]])[0]
-        return [
-            Hit(Chunk(i, t or "", dict(m or {})), 1.0 - float(d))
-            for i, t, m, d in zip(ids, texts, metadatas, distances, strict=True)
-        ]
+        searches: list[tuple[Any, list[dict[str, Any]]]] = []
+        if PUBLIC in groups:
+            parts = [kind] if kind is not None else [p for p in self._collections if p != "private"]
+            searches += [(self._collections[p], tests) for p in parts if p in self._collections]
+        private = [g for g in groups if g != PUBLIC]
+        if private and "private" in self._collections:
+            mine: list[dict[str, Any]] = [{"group": {"$in": private}}, *([{"kind": kind}] if kind else []), *tests]
+            searches.append((self._collections["private"], mine))
+        hits: list[Hit] = []
+        for collection, filters in searches:
+            found = collection.query(
+                query_embeddings=[vector],
+                n_results=k,
+                where=None if not filters else filters[0] if len(filters) == 1 else {"$and": filters},
+                include=["documents", "metadatas", "distances"],
+            )
+            ids = (found.get("ids") or [[]])[0]
+            texts = (found.get("documents") or [[]])[0]
+            metadatas = (found.get("metadatas") or [[]])[0]
+            distances = (found.get("distances") or [[]])[0]
+            hits += [
+                Hit(Chunk(i, t or "", dict(m or {})), 1.0 - float(d))
+                for i, t, m, d in zip(ids, texts, metadatas, distances, strict=True)
+            ]
+        return sorted(hits, key=lambda h: -h.score)[:k]
 
     def count(self) -> int:
-        return int(self._collection.count())
+        return sum(int(c.count()) for c in self._collections.values())
 
 
 def open_store(embedder: Embedder, settings: Mapping[str, Any]) -> VectorStore:
