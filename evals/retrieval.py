@@ -14,7 +14,16 @@ from knowledge.library import Library
 from knowledge.store import MemoryStore
 from tools.knowledge import answer_from
 
-CLINC = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinc150" / "clinc150_dev.json"
+
+def _shared_data() -> Path:
+    """The team's shared evaluation data: `../shared/data` beside the checkout (or above it), if present."""
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "shared" / "data").is_dir():
+            return folder / "shared" / "data"
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+CLINC = _shared_data() / "clinc150" / "clinc150_dev.json"
 
 
 @dataclass(frozen=True)

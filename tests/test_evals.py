@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from assistant.messages import ToolCall
-from evals.retrieval import run_retrieval_eval
+from evals.retrieval import CLINC, run_retrieval_eval
 from evals.runner import Case, run_eval, score_case
 from knowledge.embeddings import Embedder
 
@@ -27,6 +29,8 @@ def test_scoring_rules() -> None:
 def test_knowledge_dataset_finds_the_answering_guide_and_declines_the_rest(embedder: Embedder) -> None:
     # Embeds all 542 passages of the guides in memory, then asks 131 questions and 50 CLINC150 out-of-scope requests:
     # about 30 s on two idle cores (most of it embedding), seconds when the session's embedder has seen the guides.
+    if not CLINC.exists():
+        pytest.skip(f"the CLINC150 out-of-scope requests are not at {CLINC} (../shared/data beside the checkout)")
     report = run_retrieval_eval(ROOT / "evals" / "datasets" / "knowledge.jsonl", embedder=embedder)
     assert report["questions"] >= 90
     assert report["unanswerable"] >= 15
