@@ -471,15 +471,17 @@ class SchedulerLease(Base):
 class MetricBookingRollup(Base):
     """Bookings summed for analytics: per day and channel (cube "day"), per month by show (cube "event") or route.
 
-    Only what a booking was when it was made (it never changes afterwards): cancellations and refunds are
-    read from the cancelled bookings themselves, so a cancellation never makes a rollup stale.
+    A booking as it was made, and (x cubes) the cancellations known when the rollup was built; the month of
+    today holds the days before today. Cancellations since are read from the cancelled rows themselves.
     """
 
     __tablename__ = "metric_booking_rollup"
     __table_args__ = (Index("ix_metric_booking_rollup_cube", "cube", "bucket"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    cube: Mapped[str] = mapped_column(String(8))  # day | event | route, and eventall | routeall without channel
+    # day | event | route, eventall | routeall (without channel); and xday, xevent, xroute, xeventa, xroutea:
+    # the bookings made in the bucket and cancelled before the rollup's day (made_total_minor is their refunds)
+    cube: Mapped[str] = mapped_column(String(8))
     bucket: Mapped[date] = mapped_column(Date)  # the day, or the first day of the month
     event_id: Mapped[int | None] = mapped_column(Integer)
     route: Mapped[str | None] = mapped_column(String(8))

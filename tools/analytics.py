@@ -105,13 +105,15 @@ def _read_only(session: Session) -> None:
         session.execute(text("SET TRANSACTION READ ONLY"))
 
 
-def measure(db: Database, queries: Sequence[MetricQuery], today: date) -> list[MetricResult]:
-    """Answer several queries on one fresh, read-only snapshot."""
+def measure(
+    db: Database, queries: Sequence[MetricQuery], today: date, labelled: int | None = 100
+) -> list[MetricResult]:
+    """Answer several queries on one fresh, read-only snapshot (`labelled`: see run_query)."""
     ensure_fresh(db, today)
     with db.session() as session:
         _read_only(session)
         coverage = rollups.coverage(session)
-        return [run_query(session, q, coverage, today) for q in queries]
+        return [run_query(session, q, coverage, today, labelled) for q in queries]
 
 
 # Formatting
@@ -419,7 +421,7 @@ def query_metrics(
         if window.name != UPCOMING:
             before = query.with_period(previous_period(window))
             asked.append(before if compare or by in TIME_DIMS else before.without_dimension())
-        results = measure(ctx.services.db, asked, today)
+        results = measure(ctx.services.db, asked, today, labelled=None if export else 100)
     except MetricError as error:
         raise UserFacingError(str(error)) from None
     return _answer(ctx, results[0], results[1] if len(results) > 1 else None, compare, sort, limit, chart, export)

@@ -38,6 +38,7 @@ from assistant.models import (
     Venue,
 )
 from tools.rollups import (
+    CANCELLED,
     Coverage,
     as_date,
     at,
@@ -366,16 +367,20 @@ Key = Any
 Parts = dict[Key, Any]  # key → the source's additive parts (a list of ints, a Counter, or person-id arrays)
 
 
-def run_query(session: Session, query: MetricQuery, coverage: Coverage, today: date) -> MetricResult:
-    """Answer `query` from the rollups (whole days and months they cover) and the raw tables (the rest)."""
+def run_query(
+    session: Session, query: MetricQuery, coverage: Coverage, today: date, labelled: int | None = 100
+) -> MetricResult:
+    """Answer `query` from the rollups (whole days and months they cover) and the raw tables (the rest).
+
+    By show, the `labelled` first and last rows get readable labels (None: every row, for an export).
+    """
     source = SOURCES[query.spec.source]
     parts = source(session, query, coverage, today)
     value = VALUES[query.metric]
     by = query.by
-    if by in ENTITY_DIMS:
-        parts, labels = _regroup(session, parts, by, query.spec.source)
-    else:
-        labels = {}
+    labels: dict[Key, str] = {}
+    if by in ENTITY_DIMS and by != "event":
+        parts = _regroup(session, parts, by, query.spec.source)
     if query.spec.source == "latency" and by == "day":  # rows hold the days' stored medians: the total is asked
         whole = _combine("latency", list(source(session, query.without_dimension(), coverage, today).values()))
     else:  # person sets unite and latency histograms add up exactly, so every other total is its rows combined
@@ -393,6 +398,11 @@ def run_query(session: Session, query: MetricQuery, coverage: Coverage, today: d
         unrouted = parts.pop(None, None) if by == "route" else None  # bookings without flights have no route
         rows = [Row(k, labels.get(k) or _label(by, k), value(p)) for k, p in parts.items()]
         rows.sort(key=lambda r: (r.value is None, -(r.value or 0), r.label))
+        if by == "event":  # labels (artist, city, local date) for the rows anyone will read
+            ends = rows if labelled is None or len(rows) <= 2 * labelled else rows[:labelled] + rows[-labelled:]
+            named = show_facts(session, [r.key for r in ends if r.key is not None], "event")
+            for row in ends:
+                row.label = named.get(row.key, row.label)
         if unrouted is not None:
             return MetricResult(query, total, rows, parts=kept, left_out=value(unrouted))
     return MetricResult(query, total, rows, parts=kept)
@@ -432,6 +442,8 @@ def _time_label(by: str, key: date) -> str:
 def _label(by: str, key: Any) -> str:
     if key is None:
         return "(none)" if by != "route" else "(no flights)"
+    if by == "event":
+        return f"show #{key}"
     if by == "route":
         return str(key).replace("-", " → ")
     return str(key)
@@ -538,23 +550,22 @@ def show_facts(session: Session, ids: Iterable[int], by: str) -> dict[int, str]:
     if len(wanted) <= 500:  # a few: by id; many: the whole catalogue of shows is one cheap scan
         stmt = stmt.where(Event.id.in_(wanted))
     if by != "event":
-        return {event_id: name for event_id, name, *_ in session.execute(stmt)}
+        return {event_id: name for event_id, name, *_ in session.connection().execute(stmt)}
     zones: dict[str, ZoneInfo] = {}
     out: dict[int, str] = {}
-    for event_id, artist, city, starts, zone in session.execute(stmt):
+    for event_id, artist, city, starts, zone in session.connection().execute(stmt):
         local = starts.astimezone(zones.setdefault(zone, ZoneInfo(zone)))
         out[event_id] = f"{artist} · {city} · {local.day} {local:%b %Y}"
     return out
 
 
-def _regroup(session: Session, parts: Parts, by: str, source: str) -> tuple[Parts, dict[Key, str]]:
+def _regroup(session: Session, parts: Parts, by: str, source: str) -> Parts:
+    """Per-show parts summed per artist, city, country or venue."""
     facts = show_facts(session, [k for k in parts if k is not None], by)
-    if by == "event":
-        return parts, {k: label for k, label in facts.items() if k in parts}
     out: Parts = {}
     for event_id, value in parts.items():
         _add(source, out, facts.get(event_id), value)
-    return out, {}
+    return out
 
 
 def events_matching(session: Session, filters: dict[str, str]) -> list[int] | None:
@@ -603,7 +614,7 @@ def _grouped(stmt: Any, key: Any) -> Any:
 
 
 def _rows(session: Session, stmt: Any, keyed: bool, width: int) -> Iterable[tuple[Key, list[int]]]:
-    for row in session.execute(stmt):
+    for row in session.connection().execute(stmt):
         values = [int(v or 0) for v in row[:width]]
         yield (row[width] if keyed else None), values
 
@@ -616,7 +627,7 @@ def _time_key(by: str | None, key: Any) -> Any:
 
 
 def _bookings(session: Session, query: MetricQuery, coverage: Coverage, today: date) -> Parts:
-    """Bookings as made (rollups and raw rows), less what cancellations took back (the cancelled rows)."""
+    """Bookings as made, less what cancellations took back: rollup cubes where they cover, raw rows for the rest."""
     by, wanted = query.by, _filters(query)
     shows = events_matching(session, wanted)
     if shows == []:
@@ -625,51 +636,105 @@ def _bookings(session: Session, query: MetricQuery, coverage: Coverage, today: d
     routed = by == "route" or "route" in wanted
     fine = by in ("day", "week")
     lo, hi = query.period.start, query.period.end
-    if (entity and routed) or ((entity or routed) and fine) or coverage.bookings_months is None:
+    until = coverage.bookings_days
+    if until is None or (entity and routed) or ((entity or routed) and fine):
         plan = [("raw", lo, hi)]
     elif entity or routed:
-        plan = split(lo, hi, coverage.bookings_months, None)
+        plan = split_months(lo, hi, until)
     else:
-        plan = split(lo, hi, None, coverage.bookings_days)
+        plan = split(lo, hi, None, until)
+    cube = "event" if entity else "route" if routed else "day"
+    if cube != "day" and by != "channel" and "channel" not in wanted:
+        cube += "all"  # the channel-less month cube: a quarter of the rows
     out: Parts = {}
+
+    def take(stmt: Any, key: Any, cancelled: bool) -> None:
+        for k, (n, money, tickets, commission) in _rows(session, _grouped(stmt, key), key is not None, 4):
+            parts = [0, 0, money, -n, -tickets, -commission] if cancelled else [n, money, 0, n, tickets, commission]
+            _add("bookings", out, _time_key(by, k), parts)
+
+    b = Booking
+    late: Any = None  # cancellations after the rollup's day, fetched when a rollup piece needs them
+    made = [func.count(), func.sum(b.total_minor), func.sum(b.tickets), func.sum(b.commission_minor)]
+    taken_back = [func.count(), func.sum(b.refund_minor), func.sum(b.tickets), func.sum(b.commission_minor)]
     for kind, start, end in plan:
+        key = _booking_key(session, by, b.created_at, b)
         if kind == "raw":
-            key = _booking_key(session, by, Booking.created_at, Booking)
-            stmt = select(
-                func.count(),
-                func.sum(Booking.total_minor),
-                func.sum(Booking.tickets),
-                func.sum(Booking.commission_minor),
-            ).where(Booking.created_at >= at(start), Booking.created_at < at(end))
-            stmt = _where(stmt, Booking.event_id, Booking.route, Booking.channel, shows, wanted)
-        else:
-            r = MetricBookingRollup
-            cube = "event" if entity else "route" if routed else "day"
-            if cube != "day" and by != "channel" and "channel" not in wanted:
-                cube += "all"  # the channel-less month cube: a quarter of the rows
-            key = _rollup_key(session, by, cube)
-            stmt = select(
-                func.sum(r.made_n),
-                func.sum(r.made_total_minor),
-                func.sum(r.made_tickets),
-                func.sum(r.made_commission_minor),
-            ).where(r.cube == cube, r.bucket >= start, r.bucket < end)
-            stmt = _where(stmt, r.event_id, r.route, r.channel, shows, wanted)
-        for k, (n, total, tickets, commission) in _rows(session, _grouped(stmt, key), key is not None, 4):
-            _add("bookings", out, _time_key(by, k), [n, total, 0, n, tickets, commission])
-    # What cancellations took back from the bookings made in the period (status and creation time are indexed).
-    key = _booking_key(session, by, Booking.created_at, Booking)
-    if by in ENTITY_DIMS and shows is None:
-        # "+ 0": grouping by an expression keeps SQLite from walking the show index to skip a sort;
-        # reading the few cancelled rows through the status index is much quicker.
-        key = Booking.event_id + literal_column("0")
-    stmt = select(
-        func.count(), func.sum(Booking.refund_minor), func.sum(Booking.tickets), func.sum(Booking.commission_minor)
-    ).where(Booking.status == "cancelled", Booking.created_at >= at(lo), Booking.created_at < at(hi))
-    stmt = _where(stmt, Booking.event_id, Booking.route, Booking.channel, shows, wanted)
-    for k, (n, refund, tickets, commission) in _rows(session, _grouped(stmt, key), key is not None, 4):
-        _add("bookings", out, _time_key(by, k), [0, 0, refund, -n, -tickets, -commission])
+            stmt = select(*made).where(b.created_at >= at(start), b.created_at < at(end))
+            take(_where(stmt, b.event_id, b.route, b.channel, shows, wanted), key, False)
+            if by in ENTITY_DIMS and shows is None:
+                # "+ 0": grouping by an expression keeps SQLite from walking the show index to skip a sort;
+                # reading the few cancelled rows through the status index is much quicker.
+                key = b.event_id + literal_column("0")
+            stmt = select(*taken_back).where(b.status == "cancelled", b.created_at >= at(start), b.created_at < at(end))
+            take(_where(stmt, b.event_id, b.route, b.channel, shows, wanted), key, True)
+            continue
+        assert until is not None  # a rollup piece exists only when the rollup does
+        r = MetricBookingRollup
+        rollup_key = _rollup_key(session, by, cube)
+        sums = [
+            func.sum(r.made_n),
+            func.sum(r.made_total_minor),
+            func.sum(r.made_tickets),
+            func.sum(r.made_commission_minor),
+        ]
+        for name, cancelled in ((cube, False), (CANCELLED[cube], True)):
+            stmt = select(*sums).where(r.cube == name, r.bucket >= start, r.bucket < end)
+            take(_where(stmt, r.event_id, r.route, r.channel, shows, wanted), rollup_key, cancelled)
+        # Cancelled since the rollup was built (today, mostly): a handful of rows, read once, summed here.
+        if late is None:
+            late = (
+                session.connection()
+                .execute(
+                    select(b.created_at, b.event_id, b.route, b.channel, b.refund_minor, b.tickets, b.commission_minor)
+                    .where(b.cancelled_at >= at(until))
+                    .order_by(b.cancelled_at)
+                )
+                .all()
+            )
+        chosen = set(shows) if shows is not None else None
+        for made_at, event_id, route, channel, refund, tickets, commission in late:
+            day = made_at.astimezone(UTC).date()
+            if not (start <= day < min(end, until)) or (chosen is not None and event_id not in chosen):
+                continue
+            if wanted.get("route", route) != route or wanted.get("channel", channel) != channel:
+                continue
+            k = _python_key(by, day, event_id, route, channel)
+            _add("bookings", out, k, [0, 0, refund, -1, -tickets, -commission])
     return out
+
+
+def _python_key(by: str | None, day: date, event_id: int | None, route: str | None, channel: str) -> Any:
+    """The dimension key of one booking, as the SQL keys read (shows by id; weeks by Monday; months by the 1st)."""
+    if by in ENTITY_DIMS:
+        return event_id
+    return {
+        None: None,
+        "route": route,
+        "channel": channel,
+        "day": day,
+        "week": day - timedelta(days=day.weekday()),
+        "month": month_start(day) if by == "month" else None,
+    }[by]
+
+
+def split_months(lo: date, hi: date, until: date) -> list[tuple[str, date, date]]:
+    """[lo, hi) as month buckets the rollup covers — whole months, and this month up to `until` when the period
+    runs to it — plus raw days at either end. A month piece is a range of buckets (first days of months)."""
+    first = lo if lo.day == 1 else next_month(lo)
+    month, last, covered = first, None, first
+    while month < until and min(next_month(month), until) <= hi:
+        last, covered = month, min(next_month(month), until)
+        if covered < next_month(month):
+            break  # this month, built up to today
+        month = next_month(month)
+    if last is None:
+        return [("raw", lo, hi)]
+    pieces = [("raw", lo, first)] if lo < first else []
+    pieces.append(("month", first, next_month(last)))
+    if covered < hi:
+        pieces.append(("raw", covered, hi))
+    return pieces
 
 
 def _booking_key(session: Session, by: str | None, moment: Any, table: Any) -> Any:
@@ -792,7 +857,7 @@ def _log(session: Session, query: MetricQuery, coverage: Coverage, today: date) 
             stmt = stmt.where(channel == wanted["channel"])
         stmt = stmt.group_by(stmt.selected_columns[3])
         stmt = _grouped(stmt, key)
-        for row in session.execute(stmt):
+        for row in session.connection().execute(stmt):
             n, tools, tools_ok, what = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3]
             parts = [0] * 6
             parts[LOG_KINDS.index(what)] = n
@@ -828,7 +893,7 @@ def _latency(session: Session, query: MetricQuery, coverage: Coverage, today: da
             daily = select(r.bucket, r.latency_ms).where(r.grain == "med" + every, r.bucket >= start, r.bucket < end)
             if "channel" in wanted:
                 daily = daily.where(r.channel == wanted["channel"])
-            for day, median in session.execute(daily):
+            for day, median in session.connection().execute(daily):
                 out[_time_key(by, day)] = Counter({int(median): 1})  # a one-point histogram: its median is the day's
             continue
         else:
@@ -851,7 +916,7 @@ def _latency(session: Session, query: MetricQuery, coverage: Coverage, today: da
             stmt = stmt.where(channel == wanted["channel"])
         stmt = _grouped(stmt, key)
         keys: dict[Any, Counter[int]] = {}  # one histogram per key as the database spells it
-        for row in session.execute(stmt):
+        for row in session.connection().execute(stmt):
             histogram = keys.get(row[2] if key is not None else None)
             if histogram is None:
                 histogram = keys[row[2] if key is not None else None] = Counter()
@@ -888,7 +953,7 @@ def _active(session: Session, query: MetricQuery, coverage: Coverage, today: dat
             if "channel" in wanted:
                 stmt = stmt.where(e.channel == wanted["channel"])
             raw: dict[Key, list[int]] = defaultdict(list)
-            for day, channel, person_id in session.execute(stmt):
+            for day, channel, person_id in session.connection().execute(stmt):
                 raw[channel if by == "channel" else bucket_of(as_date(day))].append(person_id)
             for k, ids in raw.items():
                 found[k].append(np.asarray(ids, dtype="<u4"))
@@ -897,7 +962,7 @@ def _active(session: Session, query: MetricQuery, coverage: Coverage, today: dat
             stmt = select(r.day, r.channel, r.people).where(r.day >= start, r.day < end)
             if "channel" in wanted:
                 stmt = stmt.where(r.channel == wanted["channel"])
-            for day, channel, blob in session.execute(stmt):
+            for day, channel, blob in session.connection().execute(stmt):
                 found[channel if by == "channel" else bucket_of(as_date(day))].append(unpack(blob))
     return {k: union(v) for k, v in found.items()}
 

@@ -1,12 +1,14 @@
 """Analytics rollups: bookings and the assistant's log pre-summed per day and month, kept fresh incrementally.
 
 Staff metrics read a rollup for whole days (or months) and the raw tables for the rest, so a year of
-a million bookings costs a few thousand rollup rows. A rollup covers complete UTC days before today
-(and complete months before this month); `refresh` builds what is missing, and rebuilds the buckets
-that rows inserted since the last refresh fall into (found by id, so a backdated import counts too).
-Rollups hold only what never changes once written: a booking as it was made (its cancellation and
-refund are read from the cancelled bookings, a few percent of them, through their own index) and
-the log, which is append-only.
+a million bookings costs a few thousand rollup rows. A rollup covers complete UTC days before today;
+booking months include this month up to today, log months the complete months. `refresh` builds what is
+missing and rebuilds the buckets whose rows changed since the last refresh:
+- bookings inserted since (found by id, so a backdated import counts too);
+- bookings cancelled since (found by cancellation time: Roadie cancels "now"). A cancellation is kept in
+  the x cubes, under the bucket of the day the booking was made; the ones after the rollup's day (today's)
+  are read from the booking rows through the cancellation-time index;
+- the log is append-only: new ids.
 Refreshing is a write, serialised per database (BEGIN IMMEDIATE on SQLite, an advisory lock on
 PostgreSQL); `stale` is the cheap read-only check done before every metric query.
 """
@@ -38,7 +40,7 @@ from assistant.models import (
 
 # The state rows are named with the rollups' version: when what they hold changes, the new name finds no
 # state, and the first refresh rebuilds every bucket (replacing the old rows bucket by bucket).
-BOOKINGS, LOG = "bookings-v2", "log-v3"
+BOOKINGS, LOG = "bookings-v3", "log-v3"
 PG_LOCK_KEY = 0x524F4144  # "ROAD": one refresher at a time per PostgreSQL database
 
 
@@ -161,7 +163,7 @@ def stale(session: Session, today: date) -> bool:
     b, lg = states.get(BOOKINGS), states.get(LOG)
     if b is None or lg is None:
         return True
-    if (b.days_until, b.months_until, lg.days_until) != (today, month_start(today), today):
+    if (b.days_until, b.months_until, lg.days_until) != (today, next_month(today), today):
         return True
     if lg.months_until != month_start(today):
         return True
@@ -182,11 +184,11 @@ def refresh(db: Database, today: date) -> dict[str, int]:
         state = session.get(MetricRollupState, BOOKINGS) or MetricRollupState(name=BOOKINGS, max_id=0)
         days, months = _booking_work(session, state, marks, today)
         for lo, hi in _runs(days, timedelta(days=1)):
-            _build_booking_days(session, lo, hi)
+            _build_booking_days(session, lo, hi, today)
         for lo, hi in _month_runs(months):
-            _build_booking_months(session, lo, hi)
+            _build_booking_months(session, lo, hi, today)
         built["booking_days"], built["booking_months"] = len(days), len(months)
-        state.days_until, state.months_until = today, month_start(today)
+        state.days_until, state.months_until = today, next_month(today)  # this month too, up to today
         state.max_id = marks.booking_id
         session.merge(state)
 
@@ -223,29 +225,23 @@ def _days_between(lo: date, hi: date) -> list[date]:
 def _booking_work(
     session: Session, state: MetricRollupState, marks: Marks, today: date
 ) -> tuple[list[date], list[date]]:
-    """The day and month buckets of bookings to (re)build."""
+    """The day and month buckets of bookings to (re)build: new ones, this month (grown by a day), and those
+    under which rows were inserted or bookings were cancelled since the last refresh."""
     if marks.first_booking is None:
         return [], []
     first_day = marks.first_booking.astimezone(UTC).date()
-    days: set[date] = set()
-    months: set[date] = set()
-    built_days = state.days_until or first_day
-    built_months = state.months_until or month_start(first_day)
-    days.update(_days_between(max(built_days, first_day), today))
-    month = max(built_months, month_start(first_day))
-    while month < month_start(today):
-        months.add(month)
-        month = next_month(month)
-    if state.days_until is not None and marks.booking_id > state.max_id:  # rows inserted under built buckets
-        late = select(day_of(session, Booking.created_at)).where(
-            Booking.id > state.max_id, Booking.created_at < at(state.days_until)
-        )
-        for (value,) in session.execute(late.distinct()):
-            day = as_date(value)
-            days.add(day)
-            if month_start(day) < built_months:
-                months.add(month_start(day))
-    return sorted(d for d in days if d < today), sorted(m for m in months if m < month_start(today))
+    since = state.days_until
+    days = set(_days_between(max(since or first_day, first_day), today))
+    months = {month_start(d) for d in days} | {month_start(today - timedelta(days=1))}
+    if since is not None:
+        changed = [and_(Booking.cancelled_at >= at(since), Booking.cancelled_at < at(today))]  # cancelled since
+        if marks.booking_id > state.max_id:
+            changed.append(Booking.id > state.max_id)  # inserted since (an import may backdate them)
+        for condition in changed:
+            touched = select(day_of(session, Booking.created_at)).where(condition, Booking.created_at < at(since))
+            days.update(as_date(v) for (v,) in session.execute(touched.distinct()))
+        months.update(month_start(d) for d in days)
+    return sorted(d for d in days if d < today), sorted(m for m in months if m <= month_start(today))
 
 
 def _log_work(session: Session, state: MetricRollupState, marks: Marks, today: date) -> list[date]:
@@ -282,70 +278,71 @@ def _month_runs(months: Iterable[date]) -> list[tuple[date, date]]:
     return out
 
 
-def _booking_measures() -> list[ColumnElement[Any]]:
+def _booking_measures(cancelled: bool = False) -> list[ColumnElement[Any]]:
+    """Made: count, totals, tickets, commission. Cancelled: count, refunds, tickets, commission given back."""
     return [
         func.count().label("made_n"),
-        func.coalesce(func.sum(Booking.total_minor), 0).label("made_total_minor"),
+        func.coalesce(func.sum(Booking.refund_minor if cancelled else Booking.total_minor), 0).label(
+            "made_total_minor"
+        ),
         func.coalesce(func.sum(Booking.tickets), 0).label("made_tickets"),
         func.coalesce(func.sum(Booking.commission_minor), 0).label("made_commission_minor"),
     ]
 
 
 MEASURES = ["made_n", "made_total_minor", "made_tickets", "made_commission_minor"]
-MONTH_CUBES = ("event", "route", "eventall", "routeall")  # per month: by show or route, with or without channel
+# Per month: by show or route, with or without channel; an "x" cube holds the bookings made in the bucket that
+# were cancelled before the rollup's day (its totals are the refunds). This month's bucket holds the days to today.
+MONTH_CUBES = ("event", "route", "eventall", "routeall")
+CANCELLED = {"day": "xday", "event": "xevent", "route": "xroute", "eventall": "xeventa", "routeall": "xroutea"}
 
 
-def _build_booking_days(session: Session, lo: date, hi: date) -> None:
-    session.execute(
-        delete(MetricBookingRollup).where(
-            MetricBookingRollup.cube == "day", MetricBookingRollup.bucket >= lo, MetricBookingRollup.bucket < hi
-        )
-    )
+def _cancelled_before(today: date) -> ColumnElement[bool]:
+    return and_(Booking.status == "cancelled", Booking.cancelled_at < at(today))
+
+
+def _build_booking_days(session: Session, lo: date, hi: date, today: date) -> None:
+    r = MetricBookingRollup
+    session.execute(delete(r).where(r.cube.in_(("day", CANCELLED["day"])), r.bucket >= lo, r.bucket < hi))
     bucket = day_of(session, Booking.created_at)
-    rows = (
-        select(literal("day"), bucket, Booking.channel, *_booking_measures())
-        .where(Booking.created_at >= at(lo), Booking.created_at < at(hi))
-        .group_by(bucket, Booking.channel)
-    )
-    session.execute(insert(MetricBookingRollup).from_select(["cube", "bucket", "channel", *MEASURES], rows))
-
-
-def _build_booking_months(session: Session, lo: date, hi: date) -> None:
-    session.execute(
-        delete(MetricBookingRollup).where(
-            MetricBookingRollup.cube.in_(MONTH_CUBES),
-            MetricBookingRollup.bucket >= lo,
-            MetricBookingRollup.bucket < hi,
-        )
-    )
-    bucket = month_of(session, Booking.created_at)
     window = and_(Booking.created_at >= at(lo), Booking.created_at < at(hi))
-    by_event = (
-        select(literal("event"), bucket, Booking.event_id, Booking.channel, *_booking_measures())
-        .where(window)
-        .group_by(bucket, Booking.event_id, Booking.channel)
-    )
-    session.execute(
-        insert(MetricBookingRollup).from_select(["cube", "bucket", "event_id", "channel", *MEASURES], by_event)
-    )
-    by_route = (
-        select(literal("route"), bucket, Booking.route, Booking.channel, *_booking_measures())
-        .where(window)
-        .group_by(bucket, Booking.route, Booking.channel)
-    )
-    session.execute(
-        insert(MetricBookingRollup).from_select(["cube", "bucket", "route", "channel", *MEASURES], by_route)
-    )
-    # The same without the channel, a quarter of the rows, for the questions that do not split or filter by it.
-    for cube, column in (("eventall", Booking.event_id), ("routeall", Booking.route)):
+    for cube, extra in (("day", None), (CANCELLED["day"], _cancelled_before(today))):
         rows = (
-            select(literal(cube), bucket, column, literal(""), *_booking_measures())
-            .where(window)
-            .group_by(bucket, column)
+            select(literal(cube), bucket, Booking.channel, *_booking_measures(extra is not None))
+            .where(window, *([] if extra is None else [extra]))
+            .group_by(bucket, Booking.channel)
         )
-        session.execute(
-            insert(MetricBookingRollup).from_select(["cube", "bucket", column.key, "channel", *MEASURES], rows)
-        )
+        session.execute(insert(r).from_select(["cube", "bucket", "channel", *MEASURES], rows))
+
+
+def _build_booking_months(session: Session, lo: date, hi: date, today: date) -> None:
+    r = MetricBookingRollup
+    cubes = [*MONTH_CUBES, *(CANCELLED[c] for c in MONTH_CUBES)]
+    session.execute(delete(r).where(r.cube.in_(cubes), r.bucket >= lo, r.bucket < hi))
+    bucket = month_of(session, Booking.created_at)
+    window = and_(Booking.created_at >= at(lo), Booking.created_at < at(min(hi, today)))
+    for cancelled, extra in ((False, None), (True, _cancelled_before(today))):
+        where = [window, *([] if extra is None else [extra])]
+        measures = _booking_measures(extra is not None)
+        for cube, column, channel in (
+            ("event", Booking.event_id, True),
+            ("route", Booking.route, True),
+            ("eventall", Booking.event_id, False),  # without the channel: a quarter of the rows
+            ("routeall", Booking.route, False),
+        ):
+            grouping = [bucket, column, Booking.channel] if channel else [bucket, column]
+            rows = (
+                select(
+                    literal(CANCELLED[cube] if cancelled else cube),
+                    bucket,
+                    column,
+                    Booking.channel if channel else literal(""),
+                    *measures,
+                )
+                .where(*where)
+                .group_by(*grouping)
+            )
+            session.execute(insert(r).from_select(["cube", "bucket", column.key, "channel", *MEASURES], rows))
 
 
 def _build_log_days(session: Session, lo: date, hi: date) -> None:
