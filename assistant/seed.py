@@ -128,6 +128,26 @@ def flight_price_eur(km: float, departs: datetime, observed: datetime, jitter: f
     return round(base_fare_eur(km) * fare_multiplier(days_left) * weekday * jitter)
 
 
+FARE_NOISE_SD = 0.08  # day-to-day wobble of a demo fare around its curve (log scale)
+FARE_NOISE_KEEP = 0.5  # how much of it is still there three days later
+
+
+def with_fare_noise(history: list[tuple[datetime, int]], rng: random.Random) -> list[tuple[datetime, int]]:
+    """Past fares wobble around the curve as real ones do (mean-reverting); the latest, today's price, is kept.
+
+    Real fares sit about 19% (log sd) from their route's curve with a 3-day autocorrelation of about 0.3
+    (../shared/data/airfares); the demo uses a calmer 8% and 0.5, so the curve stays the main story.
+    """
+    noisy = list(history)
+    wobble = 0.0
+    spread = FARE_NOISE_SD * math.sqrt(1 - FARE_NOISE_KEEP**2)
+    for i in range(len(noisy) - 2, -1, -1):  # backwards from today, which has no wobble
+        wobble = FARE_NOISE_KEEP * wobble + rng.gauss(0, spread)
+        at, price = noisy[i]
+        noisy[i] = (at, max(100, round(price * math.exp(wobble) / 100) * 100))
+    return noisy
+
+
 def _city_venues() -> dict[str, VenueSpec]:
     first: dict[str, VenueSpec] = {}
     for venue in VENUES:
@@ -158,6 +178,7 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
     """Fill an empty database with the demo catalogue relative to `now`; returns row counts."""
     rng = random.Random(rng_seed)
     flight_rng = random.Random(rng_seed + 1)  # its own stream, so adding routes never shifts the rest
+    fare_rng = random.Random(rng_seed + 2)  # the wobble of past fares, on its own stream too
     now = now.astimezone(UTC).replace(microsecond=0)
     today = now.replace(hour=0, minute=0, second=0)
     city_venue = _city_venues()
@@ -304,10 +325,11 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
                     day = e["starts_at"] + timedelta(days=day_offset)
                     departs = _local_show_time(src, day, rng.choice((7, 10, 13, 16)))
                     history = []
-                    observed = max(e["announced_at"], now - timedelta(days=42))
+                    observed = now - timedelta(days=42)  # fares are seen before a show is announced too
                     while observed <= now:
                         history.append((observed, flight_price_eur(km, departs, observed, jitter) * 100))
                         observed += timedelta(days=3)
+                    history = with_fare_noise(history, fare_rng)
                     offers.append(
                         {
                             "kind": "flight",
@@ -330,7 +352,7 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
                         }
                     )
                     histories.append((len(offers) - 1, history))
-            # Every other city gets flights too (current price only), so a trip can start anywhere.
+            # Every other city gets flights too, so a trip can start anywhere (their fares seen weekly for five weeks).
             for origin_city in cities:
                 if origin_city == venue.city or origin_city in origins:
                     continue
@@ -363,6 +385,11 @@ def seed(db: Database, now: datetime, rng_seed: int = DEMO_SEED) -> dict[str, in
                             },
                         }
                     )
+                    weekly = [
+                        (at, flight_price_eur(km, departs, at, jitter) * 100)
+                        for at in (now - timedelta(days=7 * k) for k in range(5, -1, -1))
+                    ]
+                    histories.append((len(offers) - 1, with_fare_noise(weekly, fare_rng)))
         offer_ids = list(session.scalars(insert(Offer).returning(Offer.id, sort_by_parameter_order=True), offers))
         points = [
             {"offer_id": offer_ids[i], "observed_at": at, "price_minor": price}
