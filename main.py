@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
@@ -143,8 +144,14 @@ JOB_INTERVALS = {  # tour alerts need no job: they are queued with the tour chan
 def proactive_jobs(services: Services) -> list[Job]:
     """The scheduler's jobs over this Roadie's services (each queues messages in the outbox, once)."""
     from tools.alerts import run_job
+    from tools.price_watches import price_watch_job
+    from tools.pricing import dynamic_pricing_job
 
-    return [Job(name, every, partial(run_job, services, name)) for name, every in JOB_INTERVALS.items()]
+    jobs = [Job(name, every, partial(run_job, services, name)) for name, every in JOB_INTERVALS.items()]
+    jobs.append(Job("price_watches", timedelta(hours=1), partial(price_watch_job, services.db)))
+    pricing = partial(dynamic_pricing_job, services.db, services.settings.data_dir)  # moves a price once a day at most
+    jobs.append(Job("dynamic_pricing", timedelta(hours=6), pricing))
+    return jobs
 
 
 def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None) -> FastAPI:
@@ -216,7 +223,34 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     counts = seed(db, SystemClock().now())
     print("Seeded the demo catalogue: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()))
+    from tools.pricing import forecasters
+
+    trained = forecasters(db, settings.data_dir)  # kept on disk, so the first "book now or wait?" is instant
+    if trained is not None:
+        print(f"Trained price forecasts ({', '.join(trained.models)}) in {trained.seconds:.1f} s.")
     return cmd_ingest(settings, args)
+
+
+def cmd_forecast_eval(settings: Settings, args: argparse.Namespace) -> int:
+    """The forecasting engine against baselines on real airfares (--csv), and/or the demo database backtest."""
+    from evals.forecast import evaluate, format_backtest, format_report, run_backtest
+
+    if not args.csv and not args.backtest:
+        print("Give --csv FILE (real airfares, e.g. ../shared/data/airfares/airfares_train.csv.gz) and/or --backtest.")
+        return 2
+    report: dict[str, dict[str, Any]] = {}
+    if args.csv:
+        report["airfares"] = evaluate(Path(args.csv), Path(args.train) if args.train else None)
+    if args.backtest:
+        report["backtest"] = run_backtest()
+    if args.json:
+        print(json.dumps(report if len(report) > 1 else next(iter(report.values())), indent=2, ensure_ascii=False))
+    else:
+        if "airfares" in report:
+            print(format_report(report["airfares"]))
+        if "backtest" in report:
+            print(format_backtest(report["backtest"]))
+    return 0
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
@@ -336,6 +370,12 @@ def parser() -> argparse.ArgumentParser:
     sched = sub.add_parser("scheduler", help="run the proactive scheduler (alerts, reminders) as its own process")
     sched.add_argument("--once", action="store_true", help="run every job once now and exit")
     sched.set_defaults(run=cmd_scheduler)
+    fe = sub.add_parser("forecast-eval", help="measure the price forecasts on real airfares and on the demo history")
+    fe.add_argument("--csv", help="airfares CSV (or .csv.gz) to score; trained on its own rows by a documented split")
+    fe.add_argument("--train", help="a second airfares CSV to train on instead (then every --csv row is held out)")
+    fe.add_argument("--backtest", action="store_true", help="also backtest book-now-or-wait on the demo database")
+    fe.add_argument("--json", action="store_true")
+    fe.set_defaults(run=cmd_forecast_eval)
     poll = sub.add_parser("telegram-poll", help="run the Telegram bot by long polling (development, no webhook)")
     poll.set_defaults(run=cmd_telegram_poll)
     return p
@@ -344,7 +384,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING if args.command in ("chat", "eval") else logging.INFO,
+        level=logging.WARNING if args.command in ("chat", "eval", "forecast-eval") else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

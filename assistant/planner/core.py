@@ -15,6 +15,7 @@ from assistant.clock import Clock
 from assistant.entities import EntityCache
 from assistant.planner.group_slots import CANCEL_CUE, EXPENSE_CUE, IN_CUE, JOIN_CUE, OUT_CUE, SETTLE_CUE
 from assistant.planner.metric_slots import METRICS_TOOL, metric_request
+from assistant.planner.price_slots import PRICE_TOOLS, bare_target, explicit, price_tool, unpriced, unwatched
 from assistant.planner.router import GREETING, HELP, OUT_OF_SCOPE, THANKS, Router
 from assistant.planner.slots import (
     CONVERSION,
@@ -68,6 +69,7 @@ HEADLINE_TOOLS = (
     "ask_knowledge",
     "query_metrics",
 )
+CARRY_FROM = {"search_events", "get_tour", "plan_trip", "forecast_price", "watch_price"}  # price questions follow these
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,10 @@ class PlannerCore:
                     return self._call(infos[awaiting["tool"]], {**awaiting.get("args", {}), "confirm": True}, {})
                 if is_negative(text):
                     return AIMessage(content="OK — I haven't changed anything. What would you like to do instead?")
+            if data.get("needs") == "target_price" and data.get("tool") in infos:
+                target = {k: v for k, v in slots.values.items() if k.startswith("target_")} or bare_target(text)
+                if target:  # "under €120", answering "below what price?"
+                    return self._call(infos[data["tool"]], {**data.get("args", {}), **target}, {})
             if data.get("needs") == "home_city":
                 city = slots.values.get("city") or slots.values.get("home_city") or slots.values.get("origin")
                 tool = data.get("tool")
@@ -267,13 +273,34 @@ class PlannerCore:
                     carried[key] = before[key]
         return carried
 
+    def _price_call(self, tool: ToolInfo, slots: Slots, previous: dict[str, Any]) -> AIMessage:
+        values = dict(slots.values)
+        if tool.name == "forecast_price" or (tool.name == "watch_price" and "target_price" in values):
+            values = self._carry_show(values, previous)
+        return self._call(tool, values, {})
+
+    @staticmethod
+    def _carry_show(values: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+        """A price question that names no show is about the one just discussed ("will the tickets get cheaper?")."""
+        if any(k in values for k in ("artist", *LOCATION_SLOTS)) or previous.get("tool") not in CARRY_FROM:
+            return values
+        before = previous.get("args", {})
+        carried = ("artist", *LOCATION_SLOTS, *DATE_SLOTS, "origin", "item")  # "…drops under €150": the same flight
+        return {**{k: before[k] for k in carried if before.get(k)}, **values}
+
     def _plan(self, text: str, messages: list[BaseMessage], tools: list[BaseTool]) -> AIMessage:
         infos = {t.name: _tool_info(t) for t in tools}
         previous = self._previous_plan(messages)
         slots = self._slots.extract(text, self._entities.index(), self._clock.now().date())
+        in_context = previous.get("tool") in CARRY_FROM
+        priced = price_tool(text, slots.values, set(infos), in_context)  # "book now or wait?": price_slots.py
+        if priced is not None and explicit(text, slots.values):  # a new request, not an answer to a question
+            return self._price_call(infos[priced], slots, previous)
         answered = self._answer_to_question(text, slots, messages, infos)
         if answered is not None:
             return answered
+        if priced is not None:
+            return self._price_call(infos[priced], slots, previous)
         if METRICS_TOOL in infos:  # staff: metric words, periods and dimensions settle it (metric_slots.py)
             asked = metric_request(text, slots.mentions, previous, self._clock.now().astimezone(UTC).date())
             if asked is not None:
@@ -302,6 +329,12 @@ class PlannerCore:
 
         label = intent.label if intent else OUT_OF_SCOPE
         label = self._by_cue(label, text, slots, infos)
+        if unwatched(label, text, slots.values) and intent is not None:  # a watch needs watch words
+            label = next((n for n, _ in intent.ranked[1:] if n not in PRICE_TOOLS), OUT_OF_SCOPE)
+        if unpriced(label, text, slots.values, in_context):  # "will the price of bitcoin go up?"
+            return self._capabilities(
+                tools, intro="Sorry, that's not something I can help with — I only price Roadie's trips."
+            )
         if label == OUT_OF_SCOPE and intent is not None and "artist" in slots.values:
             # An artist was named: a close second-choice tool beats "not something I can help with".
             second = next((name for name, p in intent.ranked[1:2] if name in infos and p >= 0.2), None)

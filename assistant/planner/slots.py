@@ -10,6 +10,7 @@ from typing import Any
 from assistant.entities import EntityIndex, Mention, normalise
 from assistant.planner.dates import MONTHS, DateParser
 from assistant.planner.group_slots import group_values
+from assistant.planner.price_slots import price_values
 
 GENRES = {
     "rock": "rock",
@@ -325,6 +326,9 @@ class SlotExtractor:
                 slots.values[many] = distinct
         spans = [(m.start, m.end) for m in mentions]
         spans += self._numbers_and_codes(text, slots)
+        priced, price_spans = price_values(text)  # "book now or wait?", "under €120": price_slots.py
+        slots.values.update(priced)
+        spans += price_spans
         if "artist" not in slots.values:
             unknown = UNKNOWN_ARTIST.search(text) or UNKNOWN_ARTIST_SEE.search(text)
             if unknown:
@@ -334,7 +338,8 @@ class SlotExtractor:
                 if words and not inside and not any(w in NOT_NAMES or w in GENRES for w in words):
                     slots.values["artist"] = name
         # Dates are read around the names ("Bruno Mars" is not March).
-        unnamed = "".join(" " if any(a <= i < b for a, b in spans[: len(mentions)]) else c for i, c in enumerate(text))
+        named_spans = spans[: len(mentions)] + price_spans  # "under €120" is not a date either
+        unnamed = "".join(" " if any(a <= i < b for a, b in named_spans) else c for i, c in enumerate(text))
         found = self._dates.parse(unnamed, today)
         if found is not None:
             slots.values["date_from"] = found.start.isoformat()
