@@ -78,3 +78,11 @@ async def test_staff_dataset_routes_plain_questions_to_the_metrics(embedder: Emb
     assert report["args_accuracy"] >= 0.9, report["failures"]
     assert report["out_of_scope_accuracy"] == 1.0, report["failures"]
     assert report["write_false_rate"] == 0.0, report["failures"]
+
+
+async def test_pricing_dataset_clears_ninety_percent(embedder: Embedder) -> None:
+    report = await run_eval(ROOT / "evals" / "datasets" / "pricing.jsonl", embedder=embedder)
+    assert report["cases"] >= 40
+    assert report["tool_accuracy"] >= 0.9, report["failures"]
+    assert report["args_accuracy"] >= 0.9, report["failures"]
+    assert report["write_false_rate"] == 0.0, report["failures"]
