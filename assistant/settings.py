@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     knowledge_store: str = Field("chroma", description="chroma (embedded under the data dir, or a server) or memory")
     chroma_host: str = Field("", description="A chromadb server; empty keeps the store embedded under the data dir")
     chroma_port: int = 8000
+    redis_url: str = Field(
+        "", description="Redis shared by every worker (rate limits, dedupe keys, conversation locks); empty: in memory"
+    )
 
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_bot_username: str = Field("", description="The bot's @username, for t.me deep links to join a group")
