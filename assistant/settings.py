@@ -15,6 +15,13 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str = ""
+    database_pool_size: int = Field(10, description="PostgreSQL connections each process keeps open")
+    database_max_overflow: int = Field(20, description="Extra PostgreSQL connections a process may open under load")
+    database_pool_timeout_s: float = Field(30.0, description="Seconds to wait for a pooled connection")
+    database_pool_recycle_s: int = Field(1800, description="Reconnect pooled connections older than this")
+    migrate_on_start: bool = Field(
+        True, description="serve/scheduler migrate the schema at start; false when `main.py migrate` runs first"
+    )
     memory_url: str = Field("", description="Conversation memory store; defaults beside the database")
 
     llm_base_url: str = ""
@@ -30,9 +37,14 @@ class Settings(BaseSettings):
     knowledge_store: str = Field("chroma", description="chroma (embedded under the data dir, or a server) or memory")
     chroma_host: str = Field("", description="A chromadb server; empty keeps the store embedded under the data dir")
     chroma_port: int = 8000
+    chroma_url: str = Field("", description="A chromadb server as a URL (http://host:port); wins over chroma_host/port")
     redis_url: str = Field(
         "", description="Redis shared by every worker (rate limits, dedupe keys, conversation locks); empty: in memory"
     )
+    redis_prefix: str = Field("roadie:", description="Prefix of every Redis key Roadie writes (one per deployment)")
+    worker_id: str = Field("", description="This process's name in logs, /healthz and metrics; default host:pid")
+    log_format: str = Field("text", description="text, or json: one object per line, no personal data")
+    shutdown_grace_s: float = Field(30.0, description="Seconds a stopping worker gives turns in flight to finish")
 
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_bot_username: str = Field("", description="The bot's @username, for t.me deep links to join a group")
