@@ -71,11 +71,14 @@ class Reply:
     """What Roadie answers: Markdown text plus optional buttons, a poll and an image.
 
     `image` is either an absolute URL or a path under `/media/` that Roadie's app serves
-    (the file lives in `{data_dir}/media/`); channels upload it or link to it.
+    (the file lives in `{data_dir}/media/`); channels upload it or link to it. `document` is a
+    file to hand over the same way (a data export): channels that can send files attach it,
+    the others rely on the link the text already carries.
     """
 
     text: str
     buttons: list[Button] = field(default_factory=list)
     image: str | None = None
+    document: str | None = None
     poll: Poll | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)

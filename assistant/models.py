@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -303,7 +304,11 @@ class OutboxMessage(Base):
 
 
 class ProcessedMessage(Base):
-    """Platform message ids already handled, so a redelivery never runs a second turn."""
+    """Platform message ids already handled, so a redelivery never runs a second turn.
+
+    `sender` is a hash of who sent it (`sender_key`), never the handle itself: it lets "delete my
+    data" remove a person's rows without the table holding their phone number or user id.
+    """
 
     __tablename__ = "processed_message"
     __table_args__ = (UniqueConstraint("channel", "message_id"),)
@@ -312,6 +317,12 @@ class ProcessedMessage(Base):
     channel: Mapped[str] = mapped_column(String(16))
     message_id: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sender: Mapped[str | None] = mapped_column(String(32), index=True)
+
+    @staticmethod
+    def sender_key(channel: str, external_id: str) -> str:
+        """The hash a person's dedupe rows carry on `channel` (32 hex characters of SHA-256)."""
+        return hashlib.sha256(f"{channel}:{external_id}".encode()).hexdigest()[:32]
 
 
 class ConversationEvent(Base):

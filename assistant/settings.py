@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr = Field(SecretStr(""), validation_alias="OPENAI_API_KEY")
 
     max_message_chars: int = 2000
+    rate_limit_per_person: int = Field(20, description="Messages one person may send per window on a channel; 0: off")
+    rate_limit_per_channel: int = Field(3000, description="Messages a whole channel may bring per window; 0: off")
+    rate_limit_window_s: float = Field(60.0, description="The rate limits' sliding window, in seconds")
+    llm_timeout_s: float = Field(60.0, description="Seconds one LLM request may take before it is retried")
+    llm_max_retries: int = Field(2, description="Retries of a failed or timed-out LLM request")
+    platform_timeout_s: float = Field(
+        20.0, description="Seconds one call to Telegram, Slack, Twilio or a chromadb server may take"
+    )
     outbox_interval_s: float = Field(5.0, description="Seconds between outbox deliveries while serving; 0: off")
     scheduler_in_process: bool = Field(
         True, description="serve also runs the proactive scheduler (only the process holding the lease fires jobs)"
