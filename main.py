@@ -6,28 +6,39 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, Response
 
 from assistant.agent import build_agent, choose_model, open_checkpointer
 from assistant.clock import Clock, SystemClock
 from assistant.context import Services
-from assistant.db import Database
+from assistant.db import Database, Pool
 from assistant.entities import EntityCache
+from assistant.locks import RedisDeliveries, RedisLocks
+from assistant.observability import (
+    OutboxCollector,
+    WorkerHeader,
+    configure_logging,
+    default_worker_id,
+    process_exited,
+    render_metrics,
+)
 from assistant.outbox import Sender, deliver_due
 from assistant.planner.core import PlannerCore
+from assistant.redis_client import open_async_redis
 from assistant.scheduler import Job, Scheduler
 from assistant.seed import is_seeded, reset, seed
-from assistant.service import ConversationService
+from assistant.service import TURN_TIMEOUT_S, ConversationService
 from assistant.settings import Settings
 from knowledge.embeddings import Embedder
 from knowledge.library import Library
@@ -45,28 +56,52 @@ class Roadie:
     services: Services
     service: ConversationService
     embedder: Embedder
+    redis: Any = None  # the asyncio Redis client shared by this process's features, when configured
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database with the configured connection pool (not migrated)."""
+    pool = Pool(
+        size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        timeout_s=settings.database_pool_timeout_s,
+        recycle_s=settings.database_pool_recycle_s,
+    )
+    return Database(settings.resolved_database_url, pool)
 
 
 def prepare_database(settings: Settings, clock: Clock) -> Database:
-    """Open the database, migrate it to the newest schema and seed the demo catalogue if empty."""
-    db = Database(settings.resolved_database_url)
-    db.migrate()
-    if not is_seeded(db):
-        counts = seed(db, clock.now())
-        log.info("seeded the demo catalogue: %s", counts)
+    """Open the database, migrate it to the newest schema (unless `migrate_on_start` is off) and seed it if empty.
+
+    Processes starting together take turns (a PostgreSQL advisory lock), so only the first migrates and seeds.
+    """
+    db = open_database(settings)
+    with db.exclusively():
+        if settings.migrate_on_start:
+            db.migrate()
+        if not is_seeded(db):
+            counts = seed(db, clock.now())
+            log.info("seeded the demo catalogue: %s", counts)
     return db
+
+
+def chroma_server(settings: Settings) -> tuple[str, int]:
+    """(host, port) of the configured chromadb server: ROADIE_CHROMA_URL, else chroma_host/port; ("", 0) if none."""
+    if settings.chroma_url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(settings.chroma_url if "//" in settings.chroma_url else f"http://{settings.chroma_url}")
+        return parts.hostname or "127.0.0.1", parts.port or 8000
+    return (settings.chroma_host, settings.chroma_port) if settings.chroma_host else ("", 0)
 
 
 def open_library(settings: Settings, embedder: Embedder) -> Library:
     """Roadie's documents over the store the settings choose (indexed on first use, or by `ingest`)."""
     if settings.knowledge_store == "memory":
         return Library(MemoryStore(), embedder)
+    host, port = chroma_server(settings)
     return Library(
-        open_store(
-            embedder,
-            {"data_dir": settings.data_dir, "chroma_host": settings.chroma_host, "chroma_port": settings.chroma_port},
-        ),
-        embedder,
+        open_store(embedder, {"data_dir": settings.data_dir, "chroma_host": host, "chroma_port": port}), embedder
     )
 
 
@@ -89,10 +124,20 @@ async def start_roadie(
         agents = {role: build_agent(model, tools_for(role), checkpointer) for role in ("traveller", "staff")}
         if not settings.uses_llm:
             await asyncio.to_thread(lambda: [planner.router(tools_for(r)) for r in ("traveller", "staff")])
-        service = ConversationService(services, agents)  # type: ignore[arg-type]  # roles are literal keys
+        redis = open_async_redis(settings)
+        shared: dict[str, Any] = {}
+        if redis is not None:  # several workers: conversation locks and message ids live in Redis
+            wait = TURN_TIMEOUT_S + 30
+            shared = {
+                "locks": RedisLocks(redis, settings.redis_prefix, expire_s=wait, wait_s=wait),
+                "deliveries": RedisDeliveries(redis, settings.redis_prefix),
+            }
+        service = ConversationService(services, agents, **shared)  # type: ignore[arg-type]  # roles are literal keys
         try:
-            yield Roadie(settings=settings, services=services, service=service, embedder=embedder)
+            yield Roadie(settings=settings, services=services, service=service, embedder=embedder, redis=redis)
         finally:
+            if redis is not None:
+                await redis.aclose()
             db.dispose()
 
 
@@ -154,6 +199,54 @@ def proactive_jobs(services: Services) -> list[Job]:
     return jobs
 
 
+def outbox_stats(db: Database, now: datetime) -> dict[str, tuple[int, datetime | None]]:
+    """Unsent outbox messages by status, with the oldest due time among those already due (one indexed query)."""
+    from sqlalchemy import func, select
+
+    from assistant.models import OutboxMessage
+
+    due = func.min(OutboxMessage.due_at).filter(OutboxMessage.due_at <= now)
+    query = (
+        select(OutboxMessage.status, func.count(), due)
+        .where(OutboxMessage.status.in_(("queued", "sending")))
+        .group_by(OutboxMessage.status)
+    )
+    with db.session() as session:
+        rows = {status: (int(count), oldest) for status, count, oldest in session.execute(query)}
+    return {status: rows.get(status, (0, None)) for status in ("queued", "sending")}
+
+
+READY_TIMEOUT_S = 3.0
+
+
+async def readiness(roadie: Roadie) -> dict[str, str]:
+    """Each part a turn needs — database, Redis (when configured), vector store, embedding model — as "ok" or why not."""
+
+    def database() -> None:
+        from sqlalchemy import text
+
+        with roadie.services.db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    checks: dict[str, Any] = {
+        "database": asyncio.to_thread(database),
+        "vector_store": asyncio.to_thread(lambda: library.store.count() if (library := roadie.services.library) else 0),
+        "model": asyncio.to_thread(roadie.embedder.embed_one, "is Roadie ready?"),
+    }
+    if roadie.redis is not None:
+        checks["redis"] = roadie.redis.ping()
+    found: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            await asyncio.wait_for(check, READY_TIMEOUT_S)
+            found[name] = "ok"
+        except TimeoutError:
+            found[name] = f"no answer within {READY_TIMEOUT_S:.0f} s"
+        except Exception as error:
+            found[name] = f"{type(error).__name__}: {str(error)[:200]}"
+    return found
+
+
 def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None) -> FastAPI:
     """The ASGI app: web chat, channel webhooks, media, health and metrics; Roadie starts with the app."""
     from fastapi.staticfiles import StaticFiles
@@ -163,6 +256,7 @@ def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedde
 
     web = WebChannel()
     messaging, off = configured(settings)
+    worker = settings.worker_id or default_worker_id()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -179,15 +273,27 @@ def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedde
             scheduler = Scheduler(roadie.services.db, roadie.services.clock, proactive_jobs(roadie.services))
             if settings.scheduler_in_process:
                 await scheduler.start()
+            else:
+                log.info("scheduler off in this worker: `python main.py scheduler` runs the proactive jobs")
+            app.state.outbox_metrics = OutboxCollector(
+                partial(lambda db, c: outbox_stats(db, c.now()), roadie.services.db, roadie.services.clock),
+                roadie.services.clock.now,
+            )
+            log.info("worker %s ready", worker)
             try:
                 async with outbox_delivery(settings, roadie.services.db, roadie.services.clock, app.state.channels):
                     yield
             finally:
+                log.info(
+                    "worker %s stopping: finishing turns in flight (at most %.0f s)", worker, settings.shutdown_grace_s
+                )
                 await scheduler.stop()
-                for channel in messaging:
+                for channel in messaging:  # each channel drains its background turns before it stops
                     await channel.stop()
+                process_exited()
 
     app = FastAPI(title="Roadie", lifespan=lifespan)
+    app.add_middleware(WorkerHeader, worker=worker)
     web.install(app)
     for channel in messaging:
         channel.install(app)
@@ -197,18 +303,24 @@ def create_app(settings: Settings, clock: Clock | None = None, embedder: Embedde
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        """Alive: this process answers (it says which worker it is)."""
+        return {"status": "ok", "worker": worker}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> str:
-        service = app.state.roadie.service
-        return (
-            "# HELP roadie_turns_total Conversation turns handled.\n# TYPE roadie_turns_total counter\n"
-            f"roadie_turns_total {service.turns}\n"
-            "# HELP roadie_turn_failures_total Turns that ended in an error answer.\n"
-            "# TYPE roadie_turn_failures_total counter\n"
-            f"roadie_turn_failures_total {service.failures}\n"
-        )
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready for turns: 200 when every part answers, else 503 naming the parts that failed."""
+        checks = await readiness(app.state.roadie)
+        failed = sorted(name for name, state in checks.items() if state != "ok")
+        body = {"status": "unready" if failed else "ready", "worker": worker, "checks": checks, "failed": failed}
+        return JSONResponse(body, status_code=503 if failed else 200)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus metrics: this worker's, or every worker's when PROMETHEUS_MULTIPROC_DIR is set."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        body = await asyncio.to_thread(render_metrics, [app.state.outbox_metrics])
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
 
@@ -271,10 +383,50 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def app_from_environment() -> FastAPI:
+    """The app as each uvicorn worker process builds it (`serve --workers N`): settings from the environment."""
+    settings = Settings()
+    configure_logging(logging.INFO, settings.log_format, settings.worker_id or default_worker_id(), log_filters())
+    return create_app(settings)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """One process, or `--workers N` uvicorn worker processes sharing the port (set ROADIE_REDIS_URL for N > 1)."""
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    grace = int(settings.shutdown_grace_s) + 5
+    if args.workers > 1:
+        if not settings.redis_url or settings.database_url.startswith("sqlite") or not settings.database_url:
+            log.warning("several workers need PostgreSQL and Redis to share conversations, locks and dedupe keys")
+        uvicorn.run(
+            "main:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,
+            timeout_graceful_shutdown=grace,
+        )
+        return 0
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=grace)
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Alembic `upgrade head` and the conversation-memory tables, once, before the workers start."""
+    db = open_database(settings)
+    try:
+        with db.exclusively():
+            db.migrate()
+
+            async def memory_tables() -> None:
+                async with open_checkpointer(settings, db.url):
+                    pass
+
+            asyncio.run(memory_tables())
+    finally:
+        db.dispose()
+    print(f"The database is at the newest schema ({db.engine.dialect.name}).")
     return 0
 
 
@@ -282,6 +434,10 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from evals.retrieval import is_retrieval_dataset, run_retrieval_eval
     from evals.runner import run_eval
 
+    if not args.dataset:  # every dataset, CLINC150's requests Roadie does not serve, and the scenarios
+        from evals.suite import print_suite
+
+        return print_suite(settings, as_json=args.json, failures=args.failures)
     if is_retrieval_dataset(Path(args.dataset)):  # questions for the guides: recall@3 and "I don't know"
         found = run_retrieval_eval(Path(args.dataset))
         if not args.json:
@@ -302,15 +458,19 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
     """The proactive scheduler as its own process: it fires jobs while it holds the lease, else stands by."""
 
     async def go() -> None:
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # stop cleanly: hand the lease back
+            loop.add_signal_handler(signum, stopped.set)
         async with start_roadie(settings) as roadie:
             scheduler = Scheduler(roadie.services.db, roadie.services.clock, proactive_jobs(roadie.services))
             if args.once:
                 ran = await asyncio.to_thread(scheduler.run_once)
                 print(f"Ran {', '.join(ran)}." if ran else "Another scheduler holds the lease; nothing ran.")
                 return
-            await scheduler.start()
+            await scheduler.start(run_at_start=True)
             try:
-                await asyncio.Event().wait()
+                await stopped.wait()
             finally:
                 await scheduler.stop()
 
@@ -343,17 +503,26 @@ def cmd_telegram_poll(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def log_filters() -> list[logging.Filter]:
+    """Filters every log line passes through before it is formatted (personal data redaction)."""
+    return []
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main.py", description="Roadie, the concert-travel assistant")
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the web chat and the channel webhooks")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes on the one port (needs PG + Redis)")
     serve.set_defaults(run=cmd_serve)
     run = sub.add_parser("run", help="same as serve")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1, help="worker processes on the one port (needs PG + Redis)")
     run.set_defaults(run=cmd_serve)
+    migrate = sub.add_parser("migrate", help="bring the database to the newest schema (before starting workers)")
+    migrate.set_defaults(run=cmd_migrate)
     chat = sub.add_parser("chat", help="talk to Roadie in the terminal (one message per line when piped)")
     chat.add_argument("--user", default="you")
     chat.add_argument("--role", choices=("traveller", "staff"), default="traveller")
@@ -364,8 +533,9 @@ def parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="index Roadie's documents for answers (only changed ones)")
     ingest.set_defaults(run=cmd_ingest)
     ev = sub.add_parser("eval", help="score the agent on an eval dataset")
-    ev.add_argument("--dataset", required=True)
+    ev.add_argument("--dataset", help="one dataset; without it, every dataset and the scenarios as one table")
     ev.add_argument("--json", action="store_true")
+    ev.add_argument("--failures", action="store_true", help="with the whole suite: list every failing case")
     ev.set_defaults(run=cmd_eval)
     sched = sub.add_parser("scheduler", help="run the proactive scheduler (alerts, reminders) as its own process")
     sched.add_argument("--once", action="store_true", help="run every job once now and exit")
@@ -383,12 +553,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.command in ("chat", "eval", "forecast-eval") else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     settings = Settings()
+    configure_logging(
+        logging.WARNING if args.command in ("chat", "eval", "forecast-eval") else logging.INFO,
+        settings.log_format,
+        settings.worker_id or default_worker_id(),
+        log_filters(),
+    )
     result: int = args.run(settings, args)
     return result
 

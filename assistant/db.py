@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -32,7 +33,23 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class Pool:
+    """Connection pool sizes for a server database (ignored for SQLite); see the ROADIE_DATABASE_POOL_* settings."""
+
+    size: int = 10
+    max_overflow: int = 20
+    timeout_s: float = 30.0
+    recycle_s: int = 1800
+
+
+# Every process that migrates takes this PostgreSQL advisory lock first, so workers started together
+# run Alembic one after another (the later ones find the schema at head and do nothing).
+MIGRATION_LOCK = 0x526F616469  # "Roadi"
+STARTUP_LOCK = 0x526F616470  # held by a process preparing the database (migrate, then seed if empty)
+
+
+def make_engine(url: str, pool: Pool | None = None) -> Engine:
     """An engine for `url`: SQLite gets WAL, a busy timeout and foreign keys; others a pool."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -44,15 +61,23 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    pool = pool or Pool()
+    return create_engine(
+        url,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout_s,
+        pool_recycle=pool.recycle_s,
+        pool_pre_ping=True,
+    )
 
 
 class Database:
     """One engine and its session factory; `session()` is a unit of work that commits or rolls back."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: Pool | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(self.engine.execution_options(write_lock=True), expire_on_commit=False)
 
@@ -77,12 +102,37 @@ class Database:
             yield session
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (the same migrations on every engine)."""
+        """Bring the schema to the newest Alembic revision (the same migrations on every engine).
+
+        On PostgreSQL the upgrade runs under an advisory lock held for its transaction, so several
+        processes migrating at once take turns instead of racing on the same DDL.
+        """
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @contextmanager
+    def exclusively(self, key: int = STARTUP_LOCK) -> Iterator[None]:
+        """Run the block in one process at a time (a PostgreSQL advisory lock; SQLite: no lock).
+
+        Workers started together use it to migrate and seed one after another: the later ones
+        find the work done. The lock is held on its own connection and released however the block ends.
+        """
+        if self.is_sqlite:
+            yield
+            return
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -79,6 +79,7 @@ class Scheduler:
         self.jobs = list(jobs)
         self.lease = lease or Lease(db, clock)
         self._aps: object | None = None
+        self._run_at_start = False
         self.leading = False
 
     def run_once(self) -> list[str]:
@@ -99,8 +100,13 @@ class Scheduler:
         except Exception:
             log.exception("job %s failed; it runs again at its next time", job.name)
 
-    async def start(self) -> None:
-        """Start APScheduler: a lease check every third of the lease, and each job on its interval."""
+    async def start(self, run_at_start: bool = False) -> None:
+        """Start APScheduler: a lease check every third of the lease, and each job on its interval.
+
+        With `run_at_start` (the dedicated `scheduler` process), every job also runs once as soon as this
+        process first leads, so a scheduler restarted more often than a job's interval still runs it.
+        """
+        self._run_at_start = run_at_start
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         aps = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
@@ -114,6 +120,10 @@ class Scheduler:
     async def _renew(self) -> None:
         was = self.leading
         self.leading = await asyncio.to_thread(self.lease.acquire)
+        if self.leading and self._run_at_start and self._aps is not None:
+            self._run_at_start = False
+            for job in self.jobs:  # each runs on its own, so a slow job never holds up the lease renewal
+                self._aps.modify_job(job.name, next_run_time=datetime.now().astimezone())  # type: ignore[attr-defined]
         if self.leading != was:
             log.info(
                 "scheduler %s: %s", self.lease.holder, "leading — jobs fire here" if self.leading else "standing by"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from assistant import identity
 from assistant.clock import Clock
 from assistant.context import Caller, Services, TurnContext
+from assistant.locks import ConversationLocks, FirstDeliveries, KeyedLocks
 from assistant.messages import Button, Inbound, Poll, Reply, Role, ToolCall
 from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
+from assistant.observability import CONVERSATION, TURNS_IN_FLIGHT, conversation_key, observe_turn
 from assistant.planner.core import BUTTONS_KEY
 from assistant.planner.metric_slots import STAFF_ONLY_REPLY, staff_only_topic
 
@@ -26,34 +26,22 @@ log = logging.getLogger(__name__)
 TURN_TIMEOUT_S = 90.0
 
 
-class KeyedLocks:
-    """One asyncio lock per conversation, so a conversation's turns never overlap (in-process)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: dict[str, int] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key]
-                del self._locks[key]
-
-
 class ConversationService:
     """Handles inbound messages from any channel and returns Roadie's reply."""
 
-    def __init__(self, services: Services, agents: dict[Role, Any]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        agents: dict[Role, Any],
+        locks: ConversationLocks | None = None,
+        deliveries: FirstDeliveries | None = None,
+    ) -> None:
+        """`locks` and `deliveries` are shared by every worker when Redis is configured (assistant/locks.py);
+        by default a conversation is serialised in this process and message ids are kept in the database."""
         self.services = services
         self._agents = agents
-        self._locks = KeyedLocks()
+        self._locks: ConversationLocks = locks or KeyedLocks()
+        self._deliveries = deliveries
         self.turns = 0
         self.failures = 0
 
@@ -74,7 +62,8 @@ class ConversationService:
                 f"That message is {len(text):,} characters long; I read up to {limit:,}. "
                 "Could you send a shorter version?"
             )
-        if inbound.message_id and not await asyncio.to_thread(self._first_delivery, inbound):
+        CONVERSATION.set(conversation_key(inbound.key.thread()))  # log lines of this turn carry it
+        if inbound.message_id and not await self._is_first_delivery(inbound):
             return None
         async with self._locks.hold(inbound.key.thread()):
             account = await asyncio.to_thread(self._account_command, inbound, text)
@@ -147,6 +136,11 @@ class ConversationService:
         known = await asyncio.to_thread(identity.identity, self.services.db, channel, address)
         return bool(known and known[1])
 
+    async def _is_first_delivery(self, inbound: Inbound) -> bool:
+        if self._deliveries is not None:
+            return await self._deliveries.first(inbound.key.channel, inbound.message_id)
+        return await asyncio.to_thread(self._first_delivery, inbound)
+
     def _first_delivery(self, inbound: Inbound) -> bool:
         try:
             with self.services.db.session() as session:
@@ -198,6 +192,8 @@ class ConversationService:
         started = time.perf_counter()
         caller: Caller | None = None
         reply: Reply
+        messages: list[BaseMessage] = []
+        TURNS_IN_FLIGHT.inc()
         try:
             caller = await asyncio.to_thread(self.caller_for, inbound)
             agent = self._agents[inbound.role]
@@ -209,7 +205,8 @@ class ConversationService:
                 ),
                 timeout=TURN_TIMEOUT_S,
             )
-            reply = self._reply_from(result["messages"])
+            messages = result["messages"]
+            reply = self._reply_from(messages)
             ok = True
         except TimeoutError:
             log.warning("turn timed out for %s", inbound.key.channel)
@@ -217,11 +214,20 @@ class ConversationService:
         except Exception:
             log.exception("turn failed for %s", inbound.key.channel)
             reply, ok = Reply("Sorry, something went wrong on my side. Please try again in a moment."), False
-        latency_ms = round((time.perf_counter() - started) * 1000)
+        finally:
+            TURNS_IN_FLIGHT.dec()
+        seconds = time.perf_counter() - started
+        latency_ms = round(seconds * 1000)
+        observe_turn(inbound.key.channel, seconds, ok, self._this_turn(messages))
         self.turns += 1
         self.failures += 0 if ok else 1
         await asyncio.to_thread(self._log_turn, inbound, caller, reply, ok, latency_ms)
         return reply
+
+    @staticmethod
+    def _this_turn(messages: list[BaseMessage]) -> list[BaseMessage]:
+        starts = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
+        return messages[starts[-1] + 1 :] if starts else []
 
     @staticmethod
     def _reply_from(messages: list[BaseMessage]) -> Reply:

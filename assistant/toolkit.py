@@ -13,6 +13,7 @@ from langchain_core.tools import BaseTool, tool
 
 from assistant.context import TurnContext
 from assistant.messages import Button
+from assistant.observability import TOOL_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def roadie_tool(
                 return error.answer.as_output()
             except Exception:
                 log.exception("tool %s failed", fn.__name__)
+                TOOL_ERRORS.labels(tool=fn.__name__).inc()
                 return ToolAnswer(
                     "Sorry, something went wrong on my side while doing that. Please try again in a moment.",
                     ok=False,

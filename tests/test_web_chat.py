@@ -28,8 +28,9 @@ def test_page_health_and_metrics(client: TestClient) -> None:
     assert "Roadie" in page.text
     assert "/static/chat.js" in page.text
     assert client.get("/static/chat.js").status_code == 200
-    assert client.get("/healthz").json() == {"status": "ok"}
-    assert "roadie_turns_total 0" in client.get("/metrics").text
+    health = client.get("/healthz")
+    assert health.json() == {"status": "ok", "worker": health.headers["x-roadie-worker"]}
+    assert "# TYPE roadie_turns_total counter" in client.get("/metrics").text
 
 
 def test_message_gets_typing_then_reply_with_buttons(client: TestClient) -> None:
