@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --no-deps --disable-pip-version-check -q
 
-.PHONY: run test install install-dev lint typecheck eval bench lock chromium clean
+.PHONY: run test install install-dev lint typecheck eval bench lock chromium clean stack stack-stop
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,6 +21,13 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(PY) main.py serve
+
+# PostgreSQL + Redis where they already run, a chromadb server, 2 workers on :8000 and the scheduler (no Docker).
+stack: install
+	$(PY) -m assistant.stack start
+
+stack-stop:
+	$(PY) -m assistant.stack stop
 
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
@@ -39,7 +46,7 @@ typecheck: install-dev
 	$(VENV)/bin/mypy
 
 eval: install
-	$(PY) main.py eval --dataset evals/datasets/starter.jsonl
+	$(PY) main.py eval
 
 bench: install
 	$(PY) bench/turn_latency.py

@@ -172,6 +172,9 @@ def configure_logging(level: int, log_format: str, worker: str, filters: Sequenc
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Per-request chatter stays out: httpx logs every URL it calls (Telegram's carry the bot token).
+    for chatty in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
     if log_format == "json":  # uvicorn's own loggers print through the root handler too, as JSON
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             logging.getLogger(name).handlers.clear()
