@@ -46,7 +46,7 @@ typecheck: install-dev
 	$(VENV)/bin/mypy
 
 eval: install
-	$(PY) main.py eval
+	$(PY) main.py eval --dataset evals/datasets/starter.jsonl
 
 bench: install
 	$(PY) bench/turn_latency.py
