@@ -6,13 +6,13 @@ PIP_INSTALL := $(PY) -m pip install --no-deps --disable-pip-version-check -q
 
 .PHONY: run test install install-dev lint typecheck eval bench lock chromium clean stack stack-stop
 
+# scripts/install.sh is also what the Dockerfile runs, so the image installs exactly what `make run` does.
 $(VENV)/.installed: requirements.lock
-	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PIP_INSTALL) -r requirements.lock
+	PYTHON=$(PYTHON) scripts/install.sh $(VENV) requirements.lock
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.lock
-	$(PIP_INSTALL) -r requirements-dev.lock
+	PYTHON=$(PYTHON) scripts/install.sh $(VENV) requirements-dev.lock
 	touch $@
 
 install: $(VENV)/.installed
