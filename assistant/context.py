@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from assistant.clock import Clock
 from assistant.db import Database
@@ -44,8 +44,11 @@ class TurnContext:
 
     `message` is the person's own words this turn, as the channel verified them: write tools
     read it to check that a confirmation really came from the person, not from the model.
+    `asked` holds the confirmations Roadie asked for during this turn: the person has not seen
+    them yet, so this turn's "yes" can't answer them.
     """
 
     caller: Caller
     services: Services
     message: str = ""
+    asked: set[int] = field(default_factory=set, compare=False)

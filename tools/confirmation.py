@@ -17,16 +17,17 @@ CONFIRM_WINDOW = timedelta(minutes=10)
 def ask(session: Session, ctx: TurnContext, tool: str, target: str) -> None:
     """Record that Roadie asked this person, in this conversation, to confirm `tool` on `target`."""
     now = ctx.services.clock.now()
-    session.add(
-        PendingAction(
-            person_id=ctx.caller.person_id,
-            conversation=ctx.caller.conversation,
-            tool=tool,
-            target=target,
-            created_at=now,
-            expires_at=now + CONFIRM_WINDOW,
-        )
+    pending = PendingAction(
+        person_id=ctx.caller.person_id,
+        conversation=ctx.caller.conversation,
+        tool=tool,
+        target=target,
+        created_at=now,
+        expires_at=now + CONFIRM_WINDOW,
     )
+    session.add(pending)
+    session.flush()
+    ctx.asked.add(pending.id)
 
 
 def pending_target(session: Session, ctx: TurnContext, tool: str) -> str | None:
@@ -46,7 +47,11 @@ def pending_target(session: Session, ctx: TurnContext, tool: str) -> str | None:
 
 
 def claim(session: Session, ctx: TurnContext, tool: str, target: str) -> bool:
-    """Use up the confirmation for `target`: true once, only when the person's own message said yes."""
+    """Use up the confirmation for `target`: true once, only when the person's own message said yes.
+
+    The question must come from an earlier turn: a model that asks and confirms in the same turn
+    (after a "yes" the person said to something else) confirms nothing.
+    """
     if not is_affirmative(ctx.message):
         return False
     now = ctx.services.clock.now()
@@ -59,6 +64,7 @@ def claim(session: Session, ctx: TurnContext, tool: str, target: str) -> bool:
             PendingAction.target == target,
             PendingAction.used_at.is_(None),
             PendingAction.expires_at > now,
+            PendingAction.id.not_in(ctx.asked),
         )
         .values(used_at=now)
     )
