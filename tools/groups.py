@@ -183,14 +183,14 @@ def join_group(runtime: ToolRuntime[Any, Any], code: str | None = None, going: b
             select(GroupMember).where(GroupMember.group_id == group.id, GroupMember.person_id == ctx.caller.person_id)
         ).first()
         who = name_of(ctx, session)
-        if member is None:
+        if member is None:  # not a member yet: the group's name is for its members
             if group.status != "open":
-                raise UserFacingError(f"**{group.name}** is closed, so it isn't taking new members.")
+                raise UserFacingError("That group is closed, so it isn't taking new members.")
             count = session.scalar(
                 select(func.count()).select_from(GroupMember).where(GroupMember.group_id == group.id)
             )
             if (count or 0) >= MAX_MEMBERS:
-                raise UserFacingError(f"**{group.name}** is full ({MAX_MEMBERS} members).")
+                raise UserFacingError(f"That group is full ({MAX_MEMBERS} members).")
             add_member(session, ctx, group, going=going)
             tell_group(
                 session,
