@@ -118,8 +118,14 @@ REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misr
 
 
 def new_reference(prefix: str) -> str:
-    """A short human reference such as RD-7KQ2MX (bookings) or Q-4HT9PZ (quotes)."""
-    return f"{prefix}-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+    """A short human reference such as RD-7KQ2MX (bookings) or Q-4HT9PZ (quotes).
+
+    Never all digits: `normal_reference` reads "Q-395984" as a number, so such a quote could not be found.
+    """
+    while True:
+        suffix = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+        if not suffix.isdigit():
+            return f"{prefix}-{suffix}"
 
 
 def normal_reference(text: str) -> str:
