@@ -102,8 +102,10 @@ class Stack:
         """
         if self.running():
             raise StackError(f"a stack already runs from {self.run_dir} ({', '.join(self.running())}); stop it first")
-        check_postgres(self.database_url)
-        check_redis(self.redis_url)
+        if not self.database_url.startswith("sqlite"):
+            check_postgres(self.database_url)
+        if self.redis_url:
+            check_redis(self.redis_url)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         metrics = self.run_dir / "metrics"
