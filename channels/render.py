@@ -59,6 +59,8 @@ def plain_with_options(reply: Reply) -> str:
     text = "\n".join(line for line in markdown_to_plain(reply.text).split("\n") if not line.startswith("```"))
     if reply.image:
         text += f"\n[chart: {reply.image}]"
+    if reply.document and reply.document not in text:
+        text += f"\n[file: {reply.document}]"
     if reply.buttons:
         text += "\n" + "\n".join(f"  {i}. {b.label}" for i, b in enumerate(reply.buttons, start=1))
     return text

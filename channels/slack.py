@@ -33,6 +33,7 @@ from channels.slack_render import ACTION_PREFIX, SlackMessage, is_uploaded, pres
 
 log = logging.getLogger(__name__)
 CHANNEL = "slack"
+MAX_BODY_BYTES = 128 * 1024  # events, button presses and slash commands are a few KB; anything bigger is not Slack
 PER_CHANNEL_INTERVAL_S = 1.0  # chat.postMessage: about one message per second per channel
 OVERALL_PER_S = 20.0
 TURNS_AT_ONCE = 4  # more turns in flight only slow the acks on the shared event loop; the rest wait their turn
@@ -92,7 +93,10 @@ class SlackChannel:
         self._staff_channel = settings.slack_staff_channel.strip()
         self._media = (settings.data_dir / "media").resolve()
         base = settings.slack_api_base.strip()
-        client_args: dict[str, Any] = {"token": settings.slack_bot_token.get_secret_value()}
+        client_args: dict[str, Any] = {
+            "token": settings.slack_bot_token.get_secret_value(),
+            "timeout": max(1, round(settings.platform_timeout_s)),  # seconds per Web API call
+        }
         if base:
             client_args["base_url"] = base if base.endswith("/") else base + "/"
         self.client = AsyncWebClient(**client_args)
@@ -145,6 +149,15 @@ class SlackChannel:
         await self._deliver(Where(channel, thread), reply)
 
     async def _endpoint(self, request: Request) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before it is read or verified
+            return Response("Request body too large", status_code=413)
+        body = bytearray()
+        async for part in request.stream():
+            body += part
+            if len(body) > MAX_BODY_BYTES:
+                return Response("Request body too large", status_code=413)
+        request._body = bytes(body)  # what bolt reads next: Starlette keeps a read body here
         return await self._requests.handle(request)
 
     # Who is asking
@@ -292,6 +305,8 @@ class SlackChannel:
             await self._post(where, message)
         if reply.image and is_uploaded(reply.image):
             await self._upload(where, reply.image)
+        if reply.document and is_uploaded(reply.document):
+            await self._upload(where, reply.document)
 
     async def _post(self, where: Where, message: SlackMessage) -> None:
         args: dict[str, Any] = {"channel": where.channel, "text": message.text, "blocks": message.blocks}

@@ -172,7 +172,12 @@ class TelegramChannel:
     def from_settings(cls, settings: Settings) -> TelegramChannel:
         """A channel whose Bot talks to `telegram_api_base` when set (a local Bot API server, a test fake)."""
         base = settings.telegram_api_base
-        session = AiohttpSession(api=TelegramAPIServer.from_base(base)) if base else None
+        timeout = settings.platform_timeout_s  # every Bot API call gives up after this (long polls add theirs)
+        session = (
+            AiohttpSession(api=TelegramAPIServer.from_base(base), timeout=timeout)
+            if base
+            else AiohttpSession(timeout=timeout)
+        )
         bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
         return cls(
             bot,
@@ -382,6 +387,18 @@ class TelegramChannel:
             reply_to = None
         if reply.poll is not None:
             await self._send_poll(target, reply)
+        if reply.document:
+            await self._send_document(target, reply.document)
+
+    async def _send_document(self, target: Target, document: str) -> None:
+        """Attach a file Roadie made for the person (a data export); the text already carries its link."""
+        found = await self._photo(document)
+        if found is None or isinstance(found, str):
+            return
+        await self._paced(
+            target.chat_id,
+            lambda: self.bot.send_document(target.chat_id, found, message_thread_id=target.thread_id),
+        )
 
     async def _send_text(
         self, target: Target, chunk: str, keyboard: InlineKeyboardMarkup | None, reply_to: int | None

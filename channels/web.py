@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_FRAME_BYTES = 16_384
+MAX_WS_MESSAGE_BYTES = 64 * 1024  # uvicorn closes the socket (1009) on a bigger frame before it is read
 
 
 def reply_frame(reply: Reply) -> dict[str, Any]:
@@ -30,6 +31,7 @@ def reply_frame(reply: Reply) -> dict[str, Any]:
         "html": markdown_to_html(reply.text),
         "buttons": [{"label": b.label, "value": b.value} for b in [*poll_buttons(reply), *reply.buttons]],
         "image": reply.image,
+        "document": reply.document,
     }
 
 

@@ -216,6 +216,7 @@ class WhatsAppChannel:
         self._public_base = settings.public_base_url.rstrip("/")
         self._api_base = settings.twilio_api_base.rstrip("/")
         self._content_sid = settings.twilio_content_sid
+        self._timeout_s = settings.platform_timeout_s  # one Twilio API call, connection included
         # The core's clock is not offered to channels; the session window is real time unless a clock is given.
         self.clock: Clock = clock or SystemClock()
         self._validator = RequestValidator(self._auth_token)
@@ -243,7 +244,7 @@ class WhatsAppChannel:
         trace.on_request_end.append(_note_rate_limit)
         quiet = logging.getLogger(f"{__name__}.twilio_http")
         quiet.setLevel(logging.WARNING)  # the SDK logs every request's URL and headers at INFO
-        self._http = AsyncTwilioHttpClient(trace_configs=[trace], logger=quiet)
+        self._http = AsyncTwilioHttpClient(trace_configs=[trace], logger=quiet, timeout=self._timeout_s)
         self._client = Client(self._account_sid, self._auth_token, http_client=self._http)
         if self._api_base:
             self._client.api.base_url = self._api_base

@@ -16,6 +16,7 @@ from knowledge.embeddings import Embedder
 
 Metadata = dict[str, str | int | float | bool]
 PUBLIC = 0  # the `group` of a chunk anyone may read; a trip group's private chunks carry its id
+SERVER_TIMEOUT_S = 20.0  # one request to a chromadb server (its own client waits forever)
 
 
 @dataclass(frozen=True)
@@ -186,14 +187,20 @@ class ChromaStore:
     """
 
     def __init__(
-        self, embedder: Embedder, path: Path | None = None, host: str = "", port: int = 8000, name: str = "roadie"
+        self,
+        embedder: Embedder,
+        path: Path | None = None,
+        host: str = "",
+        port: int = 8000,
+        name: str = "roadie",
+        timeout_s: float = SERVER_TIMEOUT_S,
     ) -> None:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
         quiet = ChromaSettings(anonymized_telemetry=False)
         if host:
-            self._client: Any = chromadb.HttpClient(host=host, port=port, settings=quiet)
+            self._client: Any = _http_client(host, port, quiet, timeout_s)
         else:
             assert path is not None, "an embedded store needs a path"
             path.mkdir(parents=True, exist_ok=True)
@@ -298,5 +305,39 @@ def open_store(embedder: Embedder, settings: Mapping[str, Any]) -> VectorStore:
     """The store the settings ask for: a chromadb server by host, else embedded under the data dir."""
     host = str(settings.get("chroma_host") or "")
     if host:
-        return ChromaStore(embedder, host=host, port=int(settings.get("chroma_port") or 8000))
+        timeout_s = float(settings.get("timeout_s") or SERVER_TIMEOUT_S)
+        return ChromaStore(embedder, host=host, port=int(settings.get("chroma_port") or 8000), timeout_s=timeout_s)
     return ChromaStore(embedder, path=Path(settings["data_dir"]) / "knowledge")
+
+
+def _http_client(host: str, port: int, settings: Any, timeout_s: float) -> Any:
+    """A chromadb HttpClient whose requests give up after `timeout_s` (chromadb's own client waits forever).
+
+    The client talks to the server while it is built (tenant and database checks), before a timeout can be
+    set on its session, so building it waits at most `timeout_s` too; the timeout then goes on the session.
+    """
+    import threading
+
+    import chromadb
+    import httpx
+
+    built: list[Any] = []
+    failed: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            built.append(chromadb.HttpClient(host=host, port=port, settings=settings))
+        except BaseException as error:  # handed to the caller below
+            failed.append(error)
+
+    # A daemon thread: if the server never answers, it must not keep the process from exiting.
+    worker = threading.Thread(target=build, name="roadie-chroma-connect", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if failed:
+        raise failed[0]
+    if not built:
+        raise TimeoutError(f"chromadb server at {host}:{port} did not answer within {timeout_s:g} s")
+    client = built[0]
+    client._server._session.timeout = httpx.Timeout(timeout_s)
+    return client

@@ -52,6 +52,10 @@
       if (frame.type === "reply") {
         bubble("bot", frame.html || escapeText(frame.text));
         if (frame.image) bubble("bot", `<img alt="chart" src="${encodeURI(frame.image)}" style="max-width:100%">`);
+        if (frame.document) {
+          const name = frame.document.split("/").pop();
+          bubble("bot", `<a href="${encodeURI(frame.document)}" download="${escapeText(name)}">Download ${escapeText(name)}</a>`, false);
+        }
         showButtons(frame.buttons);
       } else if (frame.type === "error") {
         bubble("error", escapeText(frame.message), false);

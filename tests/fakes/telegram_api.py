@@ -318,6 +318,16 @@ class FakeTelegram:
             )
         return self._message(params, **content)
 
+    def _m_sendDocument(self, params: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
+        name, data = files.get("document", ("", b""))
+        document = {
+            "file_id": f"doc-{next(self._ids)}",
+            "file_unique_id": "d1",
+            "file_name": name,
+            "file_size": len(data),
+        }
+        return self._message(params, document=document)
+
     def _m_sendPoll(self, params: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
         options = [o if isinstance(o, str) else o["text"] for o in params["options"]]
         poll = {
