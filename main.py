@@ -183,6 +183,7 @@ JOB_INTERVALS = {  # tour alerts need no job: they are queued with the tour chan
     "trip_reminders": timedelta(minutes=15),
     "group_payment_reminders": timedelta(hours=6),
     "shows_near_you": timedelta(hours=6),
+    "staff_digest": timedelta(hours=1),  # sends once a day, from 08:00 UTC
 }
 
 

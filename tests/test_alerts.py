@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from datetime import timedelta
 
@@ -19,7 +20,7 @@ from channels.base import SendRefused
 from channels.fake import FakeChannel
 from main import Roadie
 from tests.conftest import NOW
-from tools.alerts import alert_followers, allowed_at, trip_reminders
+from tools.alerts import DIGEST_HOUR, alert_followers, allowed_at, staff_digest_job, trip_reminders
 from tools.tours import record_tour_change
 
 
@@ -194,3 +195,33 @@ async def test_staff_see_what_failed_and_why_and_can_send_it_again(roadie: Roadi
     traveller = await telegram.say("outbox status", user="ana")
     assert traveller is not None
     assert "tour_alert" not in traveller.text, "travellers never see the outbox"
+
+
+async def test_staff_get_yesterdays_digest_once_a_day_in_their_slack_channel(roadie: Roadie) -> None:
+    services = dataclasses.replace(
+        roadie.services, settings=roadie.settings.model_copy(update={"slack_staff_channel": "C0STAFF"})
+    )
+    early = NOW.replace(hour=DIGEST_HOUR - 1)
+    assert staff_digest_job(services, early).queued == 0, "no digest before the morning hour"
+    assert staff_digest_job(services, NOW).queued == 1
+    assert staff_digest_job(services, NOW + timedelta(hours=1)).queued == 0, "one digest a day"
+    slack = FakeChannel(roadie.service.handle, name="slack")
+    await deliver(roadie, slack)
+    [(address, digest)] = [(a, r) for a, r in slack.sent if "daily digest" in r.text]
+    assert address == "C0STAFF"
+    assert digest.text.startswith("**Roadie daily digest — Fri 20 Nov 2026**")
+    assert digest.image is not None, "the 14-day revenue chart goes with it"
+
+
+async def test_without_a_staff_channel_each_staff_member_gets_the_digest_where_they_talk(roadie: Roadie) -> None:
+    web = FakeChannel(roadie.service.handle, name="web")
+    await web.say("hi", user="sam-ops", role="staff")
+    later = NOW + timedelta(days=1)
+    queued = staff_digest_job(roadie.services, later).queued
+    assert queued >= 1
+    with roadie.services.db.session() as session:
+        staff = session.scalar(select(func.count()).select_from(Person).where(Person.role == "staff"))
+        rows = session.scalar(select(func.count()).where(OutboxMessage.dedupe_key.like("digest:2026-11-21:person:%")))
+    assert rows == staff, "every staff member's digest is accounted for (refused with the reason when unreachable)"
+    await outbox.deliver_due(roadie.services.db, {"web": web}, later, refusal=SendRefused)
+    assert any(address == "sam-ops" and "Sat 21 Nov 2026" in reply.text for address, reply in web.sent)

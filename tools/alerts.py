@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -299,8 +299,55 @@ def shows_near_you(session: Session, now: datetime) -> JobReport:
     return report
 
 
+DIGEST_HOUR = 8  # UTC: staff get yesterday's numbers from 08:00, once a day
+
+
+def staff_digest_job(services: Services, now: datetime) -> JobReport:
+    """Once a day from DIGEST_HOUR: yesterday's digest to the Slack staff channel, or else to each staff member."""
+    report = JobReport()
+    if now.astimezone(UTC).hour < DIGEST_HOUR:
+        return report
+    from tools.analytics import staff_digest  # analytics pulls in charts; only the digest needs them
+
+    day = (now.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+    with services.db.session() as session:
+        sent = session.scalar(select(func.count()).where(OutboxMessage.dedupe_key.like(f"digest:{day}:%")))
+        staff = list(session.scalars(select(Person.id).where(Person.role == "staff").order_by(Person.id)))
+    channel = services.settings.slack_staff_channel.strip()
+    if sent or not (channel or staff):
+        return report
+    digest = staff_digest(services, now)  # reads only; computed outside the write transaction
+    with services.db.write_session() as session:
+        if channel:
+            queued = outbox.enqueue(
+                session,
+                person_id=None,
+                kind="staff_digest",
+                reply=digest,
+                dedupe_key=f"digest:{day}:slack:{channel}",
+                due_at=now,
+                channel="slack",
+                address=channel,
+            )
+            report.queued += int(queued)
+        else:
+            for person_id in staff:
+                queued = outbox.enqueue(
+                    session,
+                    person_id=person_id,
+                    kind="staff_digest",
+                    reply=digest,
+                    dedupe_key=f"digest:{day}:person:{person_id}",
+                    due_at=now,
+                )
+                report.queued += int(queued)
+    return report
+
+
 def run_job(services: Services, name: str, now: datetime) -> Any:
     """Run one job by name in its own transaction (the scheduler calls this)."""
+    if name == "staff_digest":
+        return staff_digest_job(services, now)
     with services.db.write_session() as session:
         if name == "poll_deadlines":
             return poll_deadlines(services, session, now)
