@@ -35,7 +35,9 @@ from assistant.observability import (
 )
 from assistant.outbox import Sender, deliver_due
 from assistant.planner.core import PlannerCore
-from assistant.redis_client import open_async_redis
+from assistant.ratelimit import RedisRateLimiter
+from assistant.redaction import redaction_filter
+from assistant.redis_client import key, open_async_redis
 from assistant.scheduler import Job, Scheduler
 from assistant.seed import is_seeded, reset, seed
 from assistant.service import TURN_TIMEOUT_S, ConversationService
@@ -131,6 +133,7 @@ async def start_roadie(
             shared = {
                 "locks": RedisLocks(redis, settings.redis_prefix, expire_s=wait, wait_s=wait),
                 "deliveries": RedisDeliveries(redis, settings.redis_prefix),
+                "limiter": RedisRateLimiter(redis, key(settings, "rl", "")),
             }
         service = ConversationService(services, agents, **shared)  # type: ignore[arg-type]  # roles are literal keys
         try:
@@ -387,13 +390,17 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 def app_from_environment() -> FastAPI:
     """The app as each uvicorn worker process builds it (`serve --workers N`): settings from the environment."""
     settings = Settings()
-    configure_logging(logging.INFO, settings.log_format, settings.worker_id or default_worker_id(), log_filters())
+    configure_logging(
+        logging.INFO, settings.log_format, settings.worker_id or default_worker_id(), log_filters(settings)
+    )
     return create_app(settings)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """One process, or `--workers N` uvicorn worker processes sharing the port (set ROADIE_REDIS_URL for N > 1)."""
     import uvicorn
+
+    from channels.web import MAX_WS_MESSAGE_BYTES
 
     grace = int(settings.shutdown_grace_s) + 5
     if args.workers > 1:
@@ -406,10 +413,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_config=None,
+            ws_max_size=MAX_WS_MESSAGE_BYTES,
             timeout_graceful_shutdown=grace,
         )
         return 0
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=grace)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        timeout_graceful_shutdown=grace,
+        ws_max_size=MAX_WS_MESSAGE_BYTES,  # a bigger WebSocket frame closes the socket before it is read
+    )
     return 0
 
 
@@ -504,9 +519,9 @@ def cmd_telegram_poll(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def log_filters() -> list[logging.Filter]:
-    """Filters every log line passes through before it is formatted (personal data redaction)."""
-    return []
+def log_filters(settings: Settings) -> list[logging.Filter]:
+    """Filters every log line passes through before it is formatted: secrets and personal data redacted."""
+    return [redaction_filter(settings)]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -559,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.WARNING if args.command in ("chat", "eval", "forecast-eval") else logging.INFO,
         settings.log_format,
         settings.worker_id or default_worker_id(),
-        log_filters(),
+        log_filters(settings),
     )
     result: int = args.run(settings, args)
     return result

@@ -39,8 +39,8 @@ def choose_model(settings: Settings, planner: PlannerCore) -> BaseChatModel:
         base_url=settings.llm_base_url or None,
         api_key=key,
         temperature=0,
-        timeout=60,
-        max_retries=2,
+        timeout=settings.llm_timeout_s,  # one request; then up to llm_max_retries more
+        max_retries=settings.llm_max_retries,
     )
 
 

@@ -200,7 +200,7 @@ CUES = {
     "es": re.compile(r"\b(hola|quiero|mis|conciertos?|gracias|dónde|cuándo|para|por favor)\b", re.I),
     "de": re.compile(r"\b(hallo|ich|meine?|bitte|danke|wann|wo|und|nicht|Konzerte?)\b", re.I),
     "fr": re.compile(r"\b(bonjour|salut|je|mes|merci|où|quand|avec|s'il|vous)\b", re.I),
-    "pt": re.compile(r"\b(olá|ola|quero|meus|obrigad[oa]|onde|quando|você|não|concertos?|shows?)\b", re.I),
+    "pt": re.compile(r"\b(olá|ola|quero|meus|obrigad[oa]|onde|quando|você|não|concertos?)\b", re.I),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -21,9 +22,15 @@ from assistant.models import ChannelIdentity, ConversationEvent, Person, Process
 from assistant.observability import CONVERSATION, TURNS_IN_FLIGHT, conversation_key, observe_turn
 from assistant.planner.core import BUTTONS_KEY
 from assistant.planner.metric_slots import STAFF_ONLY_REPLY, staff_only_topic
+from assistant.ratelimit import RateLimiter, limiter_for, limits_for, slow_down_answer
 
 log = logging.getLogger(__name__)
 TURN_TIMEOUT_S = 90.0
+# Privacy commands as people type them on any app ("/export", Telegram's "delete_my_data"): the words the agent routes.
+PRIVACY_COMMANDS = (
+    (re.compile(r"^/?(export|export_my_data|my_data|mydata)$", re.I), "export my data"),
+    (re.compile(r"^/?(delete_my_data|deletemydata|delete_me|forget_me)$", re.I), "delete my data"),
+)
 
 
 class ConversationService:
@@ -35,6 +42,7 @@ class ConversationService:
         agents: dict[Role, Any],
         locks: ConversationLocks | None = None,
         deliveries: FirstDeliveries | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         """`locks` and `deliveries` are shared by every worker when Redis is configured (assistant/locks.py);
         by default a conversation is serialised in this process and message ids are kept in the database."""
@@ -42,8 +50,10 @@ class ConversationService:
         self._agents = agents
         self._locks: ConversationLocks = locks or KeyedLocks()
         self._deliveries = deliveries
+        self.limiter = limiter or limiter_for(services.settings)
         self.turns = 0
         self.failures = 0
+        self.rate_limited = 0  # messages refused by the rate limits (answered once per flood)
 
     @property
     def clock(self) -> Clock:
@@ -62,6 +72,12 @@ class ConversationService:
                 f"That message is {len(text):,} characters long; I read up to {limit:,}. "
                 "Could you send a shorter version?"
             )
+        sender = inbound.key.user_id or inbound.key.chat_id
+        verdict = await self.limiter.check(limits_for(self.services.settings, inbound.key.channel, sender))
+        if not verdict.allowed:
+            self.rate_limited += 1
+            return Reply(slow_down_answer(text)) if verdict.answer else None
+        text = next((words for command, words in PRIVACY_COMMANDS if command.match(text)), text)
         CONVERSATION.set(conversation_key(inbound.key.thread()))  # log lines of this turn carry it
         if inbound.message_id and not await self._is_first_delivery(inbound):
             return None
@@ -146,7 +162,12 @@ class ConversationService:
             with self.services.db.session() as session:
                 session.add(
                     ProcessedMessage(
-                        channel=inbound.key.channel, message_id=inbound.message_id, received_at=self.clock.now()
+                        channel=inbound.key.channel,
+                        message_id=inbound.message_id,
+                        received_at=self.clock.now(),
+                        sender=ProcessedMessage.sender_key(
+                            inbound.key.channel, inbound.key.user_id or inbound.key.chat_id
+                        ),
                     )
                 )
         except IntegrityError:
@@ -221,8 +242,30 @@ class ConversationService:
         observe_turn(inbound.key.channel, seconds, ok, self._this_turn(messages))
         self.turns += 1
         self.failures += 0 if ok else 1
+        if await self._forget_erased(messages, inbound):
+            caller = None  # the person is gone: their turn is logged with no person and no conversation
         await asyncio.to_thread(self._log_turn, inbound, caller, reply, ok, latency_ms)
         return reply
+
+    async def _forget_erased(self, messages: list[BaseMessage], inbound: Inbound) -> bool:
+        """After "delete my data" ran: drop the conversation memory of every chat of that person (True if it ran)."""
+        erased = next(
+            (
+                m.artifact["data"]["erased"]
+                for m in self._this_turn(messages)
+                if isinstance(m, ToolMessage)
+                and isinstance(m.artifact, dict)
+                and isinstance((m.artifact.get("data") or {}).get("erased"), dict)
+            ),
+            None,
+        )
+        if erased is None:
+            return False
+        checkpointer = getattr(self._agents[inbound.role], "checkpointer", None)
+        for thread in {*erased.get("threads", []), inbound.key.thread()}:
+            if checkpointer is not None:
+                await checkpointer.adelete_thread(thread)
+        return True
 
     @staticmethod
     def _this_turn(messages: list[BaseMessage]) -> list[BaseMessage]:
@@ -237,6 +280,7 @@ class ConversationService:
         buttons: list[Button] = []
         poll: Poll | None = None
         image: str | None = None
+        document: str | None = None
         for message in turn:
             if isinstance(message, ToolMessage) and isinstance(message.artifact, dict):
                 buttons = [Button(b["label"], b["value"]) for b in message.artifact.get("buttons", [])] or buttons
@@ -246,11 +290,14 @@ class ConversationService:
                 drawn = (message.artifact.get("data") or {}).get("image")
                 if isinstance(drawn, str):
                     image = drawn  # a chart: a /media/ path or an absolute URL
+                handed = (message.artifact.get("data") or {}).get("document")
+                if isinstance(handed, str):
+                    document = handed  # a file for the person, such as their data export
         final = next((m for m in reversed(turn) if isinstance(m, AIMessage) and not m.tool_calls), None)
         text = str(final.content) if final is not None else ""
         if final is not None and isinstance(final.additional_kwargs.get(BUTTONS_KEY), list):
             buttons = [Button(b["label"], b["value"]) for b in final.additional_kwargs[BUTTONS_KEY]]
-        return Reply(text or "Done.", buttons=buttons, poll=poll, image=image, tool_calls=calls)
+        return Reply(text or "Done.", buttons=buttons, poll=poll, image=image, document=document, tool_calls=calls)
 
     def _log_turn(self, inbound: Inbound, caller: Caller | None, reply: Reply, ok: bool, latency_ms: int) -> None:
         with self.services.db.session() as session:
@@ -258,7 +305,7 @@ class ConversationService:
                 ConversationEvent(
                     person_id=caller.person_id if caller else None,
                     channel=inbound.key.channel,
-                    conversation=inbound.key.thread(),
+                    conversation=inbound.key.thread() if caller else "",
                     kind="turn",
                     tools=[c.name for c in reply.tool_calls],
                     ok=ok,
