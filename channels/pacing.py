@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -14,26 +15,40 @@ MAX_RETRY_WAIT_S = 60.0
 
 
 class Pacer:
-    """Spaces sends so one chat gets at most one message per `interval` and all chats `overall_per_s` in total."""
+    """Spaces sends so one chat gets at most one message per `interval` and all chats `overall_per_s` in total.
+
+    The overall limit is a sliding window over when sends really left: at most `overall_per_s` in any
+    second. A send held up by a busy host does not push the ones after it back, so the allowed rate is
+    reached without ever being passed.
+    """
 
     def __init__(self, interval: float, overall_per_s: float) -> None:
         self.interval = interval
-        self._overall_gap = 1.0 / overall_per_s
+        self._window_sends = max(1, round(overall_per_s))
+        self._window = self._window_sends / overall_per_s
+        self._recent: deque[float] = deque(maxlen=self._window_sends)  # when the latest sends left, oldest first
         self._next: dict[str, float] = {}
-        self._next_overall = 0.0
         self._lock = asyncio.Lock()
+        self._overall = asyncio.Lock()
 
     async def wait(self, chat: str, interval: float | None = None) -> None:
         """Sleep until a message to `chat` is within the limits (`interval` overrides the per-chat gap)."""
+        gap = self.interval if interval is None else interval
         async with self._lock:
             now = time.monotonic()
-            slot = max(now, self._next.get(chat, 0.0), self._next_overall)
-            self._next[chat] = slot + (self.interval if interval is None else interval)
-            self._next_overall = slot + self._overall_gap
+            turn = max(now, self._next.get(chat, 0.0))
+            self._next[chat] = turn + gap
             if len(self._next) > 10_000:
                 self._next = {k: v for k, v in self._next.items() if v > now}
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        if turn > now:
+            await asyncio.sleep(turn - now)
+        async with self._overall:  # then a place among all chats, first come first served
+            now = time.monotonic()
+            while len(self._recent) == self._window_sends and self._recent[0] + self._window > now:
+                await asyncio.sleep(self._recent[0] + self._window - now)
+                now = time.monotonic()
+            self._recent.append(now)
+            self._next[chat] = max(self._next.get(chat, 0.0), now + gap)
 
     def hold(self, chat: str, seconds: float) -> None:
         """The platform asked us to wait: no message to `chat` for `seconds`."""
