@@ -38,7 +38,7 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(/media/exports/)[A-Za-z0-9_-]{8,}"), r"\1<token>"),  # data export links
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "<email>"),
     (re.compile(r"(?<![\w+])\+\d[\d ()-]{6,18}\d"), "<phone>"),  # +44 7700 900123, whatsapp:+4477…
-    (re.compile(r"(?<![\w.@/])@[A-Za-z][A-Za-z0-9_]{3,31}\b"), "@<handle>"),  # Telegram / Slack handles
+    (re.compile(r"(?<![\w.@/>])@[A-Za-z][A-Za-z0-9_]{3,31}\b"), "@<handle>"),  # Telegram / Slack handles
     (re.compile(r"\b[UW](?=[A-Z0-9]*\d)[A-Z0-9]{8,11}\b"), "<slack-user>"),  # Slack user ids (with a digit)
 )
 SECRET_FIELDS = (
@@ -65,10 +65,10 @@ def secrets_of(settings: Settings) -> list[str]:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with secrets and personal details replaced by placeholders."""
-    for secret in secrets:
-        text = text.replace(secret, "<secret>")
     for pattern, placeholder in PATTERNS:
         text = pattern.sub(placeholder, text)
+    for secret in secrets:  # what the patterns do not know the shape of
+        text = text.replace(secret, "<secret>")
     return text
 
 

@@ -53,14 +53,16 @@ async def test_a_flood_is_refused_after_the_limit_and_answered_once_per_window()
     verdicts = [await limiter.check([person()]) for _ in range(6)]
     assert [v.allowed for v in verdicts] == [True, True, True, False, False, False]
     assert [v.answer for v in verdicts[3:]] == [True, False, False]
-    assert verdicts[3].scope == "person" and 59 <= verdicts[3].retry_after_s <= 60
+    assert verdicts[3].scope == "person"
+    assert 59 <= verdicts[3].retry_after_s <= 60
     assert limiter.refused == {"person": 3}
     assert (await limiter.check([person("p:ben")])).allowed  # someone else is not held up
 
     clock.now += 61  # the window has moved on: welcome back, and a new flood is answered once again
     assert all([(await limiter.check([person()])).allowed for _ in range(3)])
     again = await limiter.check([person()])
-    assert not again.allowed and again.answer
+    assert not again.allowed
+    assert again.answer
 
 
 async def test_the_channel_ceiling_holds_everyone_on_that_channel() -> None:
@@ -168,9 +170,12 @@ async def test_a_flooding_traveller_gets_one_friendly_answer_and_the_refusals_ar
     replies = [await chat.say("any Coldplay shows?", user="ana") for _ in range(6)]
     assert all(r is not None and r.tool_calls for r in replies[:3])
     limited = replies[3]
-    assert limited is not None and limited.text == SLOW_DOWN["en"] and not limited.tool_calls
+    assert limited is not None
+    assert limited.text == SLOW_DOWN["en"]
+    assert not limited.tool_calls
     assert replies[4:] == [None, None]  # the rest of the flood gets no answer at all
     assert strict_roadie.service.rate_limited == 3
     assert strict_roadie.service.limiter.refused == {"person": 3}
     other = await chat.say("any Coldplay shows?", user="ben")
-    assert other is not None and other.tool_calls
+    assert other is not None
+    assert other.tool_calls
