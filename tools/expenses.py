@@ -29,7 +29,9 @@ def to_minor(amount: float | str | Decimal, what: str = "amount") -> int:
     try:
         value = Decimal(str(amount).replace(",", "")).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
-        raise UserFacingError(f"I couldn't read **{amount}** as an {what} — try something like 45.50.") from None
+        value = Decimal("NaN")
+    if not value.is_finite():  # "nan" and "inf" read as numbers, but are no amount
+        raise UserFacingError(f"I couldn't read **{amount}** as an {what} — try something like 45.50.")
     return int(value * 100)
 
 
