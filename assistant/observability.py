@@ -1,8 +1,8 @@
 """What operators see of Roadie: Prometheus metrics, JSON log lines and the worker's name.
 
 Metrics for other parts of Roadie to increment (import the object, call `.labels(...).inc()`):
-- `RATE_LIMITED` — `roadie_rate_limited_total{channel, scope}`: a message or request refused by a rate
-  limit (`scope` says which limit: "person", "chat", "ip", …). For `assistant/ratelimit.py`.
+- `RATE_LIMITED` — `roadie_rate_limited_total{channel, scope}`: a message refused by a rate limit
+  (`scope` is the limit's: "person", "channel"); the conversation service counts each refusal.
 - `WEBHOOK_REJECTS` — `roadie_webhook_rejects_total{channel, reason}`: counted by `WebhookRejects`
   (an ASGI middleware in main.py) from the status of every refused webhook request.
 
@@ -27,6 +27,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TURN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 90.0)
 
@@ -196,21 +197,21 @@ class WorkerHeader:
     """ASGI middleware: `X-Roadie-Worker` on every HTTP response names the process that answered, and
     refused webhook requests are counted in `roadie_webhook_rejects_total` by channel and reason."""
 
-    def __init__(self, app: Any, worker: str) -> None:
+    def __init__(self, app: ASGIApp, worker: str) -> None:
         self.app = app
         self._worker = worker.encode()
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         channel = WEBHOOK_PATHS.get(scope.get("path", ""))
 
-        async def sending(message: dict[str, Any]) -> None:
+        async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (b"x-roadie-worker", self._worker)]
                 status = int(message["status"])
-                if channel and status >= 400 and status != 500:
+                if channel and status in REASONS:
                     WEBHOOK_REJECTS.labels(channel=channel, reason=REASONS.get(status, str(status))).inc()
             await send(message)
 

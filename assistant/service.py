@@ -19,7 +19,7 @@ from assistant.context import Caller, Services, TurnContext
 from assistant.locks import ConversationLocks, FirstDeliveries, KeyedLocks
 from assistant.messages import Button, Inbound, Poll, Reply, Role, ToolCall
 from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
-from assistant.observability import CONVERSATION, TURNS_IN_FLIGHT, conversation_key, observe_turn
+from assistant.observability import CONVERSATION, RATE_LIMITED, TURNS_IN_FLIGHT, conversation_key, observe_turn
 from assistant.planner.core import BUTTONS_KEY
 from assistant.planner.metric_slots import STAFF_ONLY_REPLY, staff_only_topic
 from assistant.ratelimit import RateLimiter, limiter_for, limits_for, slow_down_answer
@@ -76,6 +76,7 @@ class ConversationService:
         verdict = await self.limiter.check(limits_for(self.services.settings, inbound.key.channel, sender))
         if not verdict.allowed:
             self.rate_limited += 1
+            RATE_LIMITED.labels(channel=inbound.key.channel, scope=verdict.scope or "unknown").inc()
             return Reply(slow_down_answer(text)) if verdict.answer else None
         text = next((words for command, words in PRIVACY_COMMANDS if command.match(text)), text)
         CONVERSATION.set(conversation_key(inbound.key.thread()))  # log lines of this turn carry it
