@@ -103,7 +103,16 @@ def open_library(settings: Settings, embedder: Embedder) -> Library:
         return Library(MemoryStore(), embedder)
     host, port = chroma_server(settings)
     return Library(
-        open_store(embedder, {"data_dir": settings.data_dir, "chroma_host": host, "chroma_port": port}), embedder
+        open_store(
+            embedder,
+            {
+                "data_dir": settings.data_dir,
+                "chroma_host": host,
+                "chroma_port": port,
+                "timeout_s": settings.platform_timeout_s,
+            },
+        ),
+        embedder,
     )
 
 
