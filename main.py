@@ -424,6 +424,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=None,
             ws_max_size=MAX_WS_MESSAGE_BYTES,
             timeout_graceful_shutdown=grace,
+            access_log=False,  # the app's own access log leaves out client addresses
         )
         return 0
     uvicorn.run(
@@ -432,6 +433,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         log_config=None,
         timeout_graceful_shutdown=grace,
+        access_log=False,
         ws_max_size=MAX_WS_MESSAGE_BYTES,  # a bigger WebSocket frame closes the socket before it is read
     )
     return 0

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
@@ -193,9 +194,16 @@ REASONS = {
 }
 
 
+ACCESS = logging.getLogger("roadie.access")
+
+
 class WorkerHeader:
     """ASGI middleware: `X-Roadie-Worker` on every HTTP response names the process that answered, and
-    refused webhook requests are counted in `roadie_webhook_rejects_total` by channel and reason."""
+    refused webhook requests are counted in `roadie_webhook_rejects_total` by channel and reason.
+
+    It also writes the access log (method, path without its query, status, milliseconds) in place of
+    uvicorn's, which names the client's address: `serve` turns uvicorn's off.
+    """
 
     def __init__(self, app: ASGIApp, worker: str) -> None:
         self.app = app
@@ -206,9 +214,17 @@ class WorkerHeader:
             await self.app(scope, receive, send)
             return
         channel = WEBHOOK_PATHS.get(scope.get("path", ""))
+        started = time.perf_counter()
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
+                ACCESS.info(
+                    "%s %s %s %.0f ms",
+                    scope.get("method", ""),
+                    scope.get("path", ""),
+                    message["status"],
+                    (time.perf_counter() - started) * 1000,
+                )
                 message["headers"] = [*message.get("headers", []), (b"x-roadie-worker", self._worker)]
                 status = int(message["status"])
                 if channel and status in REASONS:

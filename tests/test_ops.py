@@ -70,7 +70,7 @@ def test_json_log_lines_carry_a_conversation_hash_not_the_chat_id() -> None:
     assert "+447700900123" not in json.dumps(line)
 
 
-def test_a_refused_webhook_is_counted_by_channel_and_reason() -> None:
+def test_a_refused_webhook_is_counted_by_channel_and_reason(caplog: pytest.LogCaptureFixture) -> None:
     app = FastAPI()
 
     @app.post("/telegram/webhook")
@@ -79,10 +79,13 @@ def test_a_refused_webhook_is_counted_by_channel_and_reason() -> None:
 
     labels = {"channel": "telegram", "reason": "signature"}
     before = REGISTRY.get_sample_value("roadie_webhook_rejects_total", labels) or 0.0
-    with TestClient(WorkerHeader(app, worker="w9")) as client:
-        refused = client.post("/telegram/webhook", json={})
+    with caplog.at_level(logging.INFO, logger="roadie.access"), TestClient(WorkerHeader(app, worker="w9")) as client:
+        refused = client.post("/telegram/webhook?from=+447700900123", json={})
     assert refused.headers["x-roadie-worker"] == "w9"
     assert REGISTRY.get_sample_value("roadie_webhook_rejects_total", labels) == before + 1
+    assert "POST /telegram/webhook 403" in caplog.text, "the access log names the request and its answer"
+    assert "447700900123" not in caplog.text, "but not the query string"
+    assert "testclient" not in caplog.text, "nor the client's address"
 
 
 def test_a_chromadb_url_becomes_host_and_port(settings: Settings) -> None:
