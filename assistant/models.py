@@ -303,6 +303,23 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ChannelMemo(Base):
+    """What a channel must remember about messages it sent, shared by every worker and kept across restarts.
+
+    Telegram, for one: a button value longer than callback data allows, or which group poll a native
+    poll stands for. Keys are the channel's own (a hash, a platform poll id); values hold no personal data.
+    """
+
+    __tablename__ = "channel_memo"
+    __table_args__ = (UniqueConstraint("channel", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(96))
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class ProcessedMessage(Base):
     """Platform message ids already handled, so a redelivery never runs a second turn.
 

@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from assistant import identity
+from assistant import identity, memos
 from assistant.clock import Clock
 from assistant.context import Caller, Services, TurnContext
 from assistant.locks import ConversationLocks, FirstDeliveries, KeyedLocks
@@ -152,6 +152,14 @@ class ConversationService:
         """True when the person said STOP on `channel` and has not said START since."""
         known = await asyncio.to_thread(identity.identity, self.services.db, channel, address)
         return bool(known and known[1])
+
+    async def remember(self, channel: str, key: str, value: str) -> None:
+        """Keep a channel's memo for every worker (the first value stored under a key stays)."""
+        await asyncio.to_thread(memos.remember, self.services.db, channel, key, value, self.clock.now())
+
+    async def recall(self, channel: str, key: str) -> str | None:
+        """A channel's memo, if it is still kept."""
+        return await asyncio.to_thread(memos.recall, self.services.db, channel, key, self.clock.now())
 
     async def _is_first_delivery(self, inbound: Inbound) -> bool:
         if self._deliveries is not None:

@@ -40,6 +40,14 @@ class People(Protocol):
         """True when the person said STOP and has not said START since."""
         ...
 
+    async def remember(self, channel: str, key: str, value: str) -> None:
+        """Keep `value` under the channel's `key` for every worker (the first value stored stays)."""
+        ...
+
+    async def recall(self, channel: str, key: str) -> str | None:
+        """What the channel remembered under `key` (None when nothing was, or it is older than 90 days)."""
+        ...
+
 
 class SendRefused(Exception):
     """A proactive message that must not go out (opt-out, closed session window); the reason is recorded."""

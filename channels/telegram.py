@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,24 +103,36 @@ def retry_after_of(error: Exception) -> float | None:
 
 
 class ButtonValues:
-    """callback_data for button values: values that fit 64 bytes travel inline, longer ones by a remembered hash."""
+    """callback_data for button values: values that fit 64 bytes travel inline, longer ones by a remembered hash.
+
+    A hash is remembered here and, through the core's channel memos, for every worker and after a restart:
+    `unsaved()` hands over the hashes made since it was last called.
+    """
 
     def __init__(self, size: int = REMEMBERED) -> None:
         self._long: Lru[str, str] = Lru(size)
+        self._unsaved: dict[str, str] = {}
 
     def data_for(self, value: str) -> str:
         inline = "v:" + value
         if len(inline.encode()) <= CALLBACK_DATA_BYTES:
             return inline
         data = "h:" + hashlib.sha256(value.encode()).hexdigest()[:32]
+        if self._long.get(data) is None:
+            self._unsaved[data] = value
         self._long.put(data, value)
         return data
 
     def value_of(self, data: str) -> str | None:
-        """The value behind a pressed button (None when it was forgotten, e.g. after a restart)."""
+        """The value behind a pressed button when this worker knows it (inline, or a hash it made)."""
         if data.startswith("v:"):
             return data[2:]
         return self._long.get(data) if data.startswith("h:") else None
+
+    def unsaved(self) -> dict[str, str]:
+        """The hashes made since the last call, with their values."""
+        made, self._unsaved = self._unsaved, {}
+        return made
 
 
 @dataclass(frozen=True)
@@ -310,7 +322,10 @@ class TelegramChannel:
         return None
 
     async def _on_button(self, query: CallbackQuery, event_update: Update) -> None:
-        value = self._buttons.value_of(query.data or "")
+        data = query.data or ""
+        value = self._buttons.value_of(data)
+        if value is None and data.startswith("h:") and self._people is not None:
+            value = await self._people.recall(self.name, data)  # made by another worker, or before a restart
         message = query.message
         self._later(self._acknowledge_press(query, message if value is not None else None))
         if value is None or message is None:
@@ -329,6 +344,9 @@ class TelegramChannel:
 
     async def _on_vote(self, answer: PollAnswer, event_update: Update) -> None:
         sent = self._polls.get(answer.poll_id)
+        if sent is None and self._people is not None:
+            kept = await self._people.recall(self.name, f"poll:{answer.poll_id}")
+            sent = SentPoll(**json.loads(kept)) if kept else None
         user = answer.user
         if sent is None or user is None or not answer.option_ids:
             return
@@ -360,6 +378,9 @@ class TelegramChannel:
         """Send `reply` to `target`: photo, text messages (keyboard on the last one), then the poll."""
         chunks = render_chunks(reply.text)
         keyboard = self._keyboard(reply.buttons)
+        if self._people is not None:
+            for data, value in self._buttons.unsaved().items():
+                await self._people.remember(self.name, data, value)
         reply_to = target.reply_to
         photo = await self._photo(reply.image) if reply.image else None
         if photo is not None:
@@ -448,7 +469,10 @@ class TelegramChannel:
             ),
         )
         if sent.poll is not None:
-            self._polls.put(sent.poll.id, SentPoll(poll.poll_id, target.chat_id, target.thread_id))
+            kept = SentPoll(poll.poll_id, target.chat_id, target.thread_id)
+            self._polls.put(sent.poll.id, kept)
+            if self._people is not None:
+                await self._people.remember(self.name, f"poll:{sent.poll.id}", json.dumps(asdict(kept)))
 
     @staticmethod
     def _replying(message_id: int | None) -> ReplyParameters | None:

@@ -681,6 +681,30 @@ async def test_long_button_values_travel_through_a_short_id(poller: Poller, fake
     assert await eventually(lambda: len(fake.called("sendMessage", ivy)) >= 2)
 
 
+async def test_buttons_and_polls_sent_before_a_restart_work_on_another_worker(
+    poller: Poller, fake: FakeTelegram
+) -> None:
+    kim, group = 3010, -1005550003
+    long_value = (
+        "plan a trip to Metallica in Berlin on 12 June 2027 for 3 from Madrid in the front-of-stage standing area"
+    )
+    await poller.channel.send(str(kim), Reply("Or up front?", buttons=[Button("Up front", long_value)]))
+    [offer] = fake.called("sendMessage", kim)
+    await poller.channel.send(str(group), Reply("Vote:", poll=Poll("p-city", "Which city?", ("Berlin", "Paris"))))
+    telegram_poll = next(p for p in fake.polls.values() if p["question"] == "Which city?")
+    other = TelegramChannel.from_settings(poller.roadie.settings)  # a second worker, or this one restarted
+    forwarded = Forwarded(poller.roadie.service.handle)
+    other.attach(forwarded, poller.roadie.service)
+    vote = {"poll_id": telegram_poll["id"], "user": user(kim), "option_ids": [1], "option_persistent_ids": ["1"]}
+    try:
+        await other.dispatcher.feed_webhook_update(other.bot, press_update(offer, "Up front", presser=kim))
+        await other.dispatcher.feed_webhook_update(other.bot, {"update_id": next(update_ids), "poll_answer": vote})
+        assert await eventually(lambda: forwarded.texts(kim)) == [long_value]
+        assert await eventually(lambda: forwarded.texts(group)) == ["vote p-city 2"]
+    finally:
+        await other.stop()
+
+
 async def test_rate_limited_sends_wait_as_long_as_telegram_says(poller: Poller, fake: FakeTelegram) -> None:
     jo = 3007
     fake.fail_next("sendMessage", 429, retry_after=1)

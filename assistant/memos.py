@@ -1,0 +1,40 @@
+"""Channel memos in the database: what a channel sent and must recognise later, on any worker, after any restart."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from assistant.db import Database
+from assistant.models import ChannelMemo
+
+KEPT = timedelta(days=90)  # a button or poll older than this is answered as expired
+PRUNE_EVERY = 500  # memos stored between two clean-ups of expired ones
+
+_stored = 0
+
+
+def remember(db: Database, channel: str, key: str, value: str, now: datetime) -> None:
+    """Store `value` under (`channel`, `key`); a key stored before keeps its first value."""
+    global _stored
+    try:
+        with db.session() as session:
+            session.add(ChannelMemo(channel=channel, key=key, value=value, created_at=now))
+    except IntegrityError:
+        return  # the same button or poll, stored by this or another worker: the first value stands
+    _stored += 1
+    if _stored % PRUNE_EVERY == 0:
+        with db.session() as session:
+            session.execute(delete(ChannelMemo).where(ChannelMemo.created_at < now - KEPT))
+
+
+def recall(db: Database, channel: str, key: str, now: datetime) -> str | None:
+    """The value stored under (`channel`, `key`) within the last 90 days, or None."""
+    with db.session() as session:
+        return session.scalar(
+            select(ChannelMemo.value).where(
+                ChannelMemo.channel == channel, ChannelMemo.key == key, ChannelMemo.created_at >= now - KEPT
+            )
+        )
