@@ -46,7 +46,7 @@ typecheck: install-dev
 	$(VENV)/bin/mypy
 
 eval: install
-	$(PY) main.py eval --dataset evals/datasets/starter.jsonl
+	$(PY) main.py eval
 
 bench: install
 	$(PY) bench/turn_latency.py

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 AFFIRMATIVE = re.compile(
-    r"^\s*(?:yes|yeah|yep|yup|y|sure|ok|okay|confirm(?:ed)?|go ahead|do it|please do|absolutely|definitely|"
+    r"^\s*(?:yes|yeah|yep|yup|ya|yas|yess+|y|sure|ok|okay|confirm(?:ed)?|go ahead|do it|please do|absolutely|definitely|"
     r"sí|si|oui|ja|sim)\b(?!\s*,?\s*(?:but|wait))",
     re.IGNORECASE,
 )

@@ -94,15 +94,15 @@ def score_case(case: Case, calls: list[ToolCall]) -> tuple[bool, bool, str]:
     return True, not wrong_args, f"args {first.args} differ on {sorted(wrong_args)}" if wrong_args else ""
 
 
-def _percentile(values: list[float], share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-async def run_cases(cases: list[Case], handle: Any) -> dict[str, Any]:
-    """Run every case in a fresh conversation through `handle` and build the report."""
+async def run_cases(cases: list[Case], handle: Any, keep_latencies: bool = False) -> dict[str, Any]:
+    """Run every case in a fresh conversation through `handle` and build the report (each turn's ms on request)."""
     results = []
     latencies: list[float] = []
     for case in cases:
@@ -117,15 +117,20 @@ async def run_cases(cases: list[Case], handle: Any) -> dict[str, Any]:
         results.append((case, calls, tool_ok, args_ok, why))
     in_scope = [r for r in results if r[0].expect_tool is not None]
     out_scope = [r for r in results if r[0].expect_tool is None]
-    return {
+    kept = {"latencies": latencies} if keep_latencies else {}
+    return kept | {
         "cases": len(results),
+        "in_scope": len(in_scope),
+        "out_of_scope": len(out_scope),
         "tool_accuracy": _share(sum(r[2] for r in in_scope), len(in_scope)),
         "args_accuracy": _share(sum(r[3] for r in in_scope), len(in_scope)),
         "out_of_scope_accuracy": _share(sum(r[2] for r in out_scope), len(out_scope)),
-        "write_false_rate": _share(sum(any(c.name in WRITE_TOOLS for c in r[1]) for r in out_scope), len(out_scope)),
+        "write_false_rate": _share(sum(any(c.name in WRITE_TOOLS for c in r[1]) for r in out_scope), len(out_scope))
+        if out_scope
+        else 0.0,
         "latency_ms": {
             "p50": round(statistics.median(latencies), 1) if latencies else 0.0,
-            "p95": round(_percentile(latencies, 0.95), 1),
+            "p95": round(percentile(latencies, 0.95), 1),
         },
         "failures": [
             {

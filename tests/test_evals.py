@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from assistant.messages import ToolCall
+from assistant.toolkit import spec_of
 from evals.retrieval import CLINC, run_retrieval_eval
-from evals.runner import Case, run_eval, score_case
+from evals.runner import Case, load_cases, score_case
+from evals.scenarios import load_scenarios, pass_hat_k
+from evals.suite import routing_datasets, run_suite
 from knowledge.embeddings import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,51 +41,57 @@ def test_knowledge_dataset_finds_the_answering_guide_and_declines_the_rest(embed
     assert report["dont_know_rate"] >= 0.9, report["failures"]
 
 
-async def test_starter_dataset_report(embedder: Embedder) -> None:
-    report = await run_eval(ROOT / "evals" / "datasets" / "starter.jsonl", embedder=embedder)
-    assert set(report) >= {
-        "cases",
-        "tool_accuracy",
-        "args_accuracy",
-        "out_of_scope_accuracy",
-        "write_false_rate",
-        "latency_ms",
-        "failures",
-    }
-    assert report["cases"] >= 45
-    assert report["tool_accuracy"] >= 0.95, report["failures"]
-    assert report["args_accuracy"] >= 0.9, report["failures"]
-    assert report["out_of_scope_accuracy"] >= 0.9, report["failures"]
-    assert report["write_false_rate"] == 0.0
+# Floors set from the measured figures (README, "Measured"), a little under them so host noise never fails a run.
+FLOORS = {"tool_accuracy": 0.95, "args_accuracy": 0.90, "out_of_scope_accuracy": 0.90}
+DATASET_FLOOR = 0.85  # every dataset on its own, tool accuracy (and out-of-scope accuracy where it has such cases)
+WRITE_FALSE_CEILING = 0.01
+PASS_1_FLOOR = 0.80
 
 
-async def test_trips_dataset_clears_ninety_percent(embedder: Embedder) -> None:
-    report = await run_eval(ROOT / "evals" / "datasets" / "trips.jsonl", embedder=embedder)
-    assert report["cases"] >= 60
-    assert report["tool_accuracy"] >= 0.9, report["failures"]
-    assert report["args_accuracy"] >= 0.85, report["failures"]
-    assert report["write_false_rate"] == 0.0, report["failures"]
+async def test_every_dataset_and_the_scenarios_clear_the_floors(embedder: Embedder) -> None:
+    # One app build for all datasets, 330 CLINC150 requests and the scenarios: a few minutes on two busy cores.
+    suite = await run_suite(embedder=embedder, clinc_per_intent=10)
+    names = {r["dataset"] for r in suite["datasets"]}
+    assert {"starter", "trips", "groups", "staff", "pricing", "messy", "out_of_scope"} <= names
+    project = suite["project"]
+    assert project["cases"] >= 400
+    assert project["out_of_scope"] >= 150
+    failures = [f"{f['id']}: {f['why']}" for f in project["failures"]]
+    for key, floor in FLOORS.items():
+        assert project[key] >= floor, (key, project[key], failures)
+    assert project["write_false_rate"] <= WRITE_FALSE_CEILING, failures
+    for report in suite["datasets"]:
+        if report["in_scope"]:
+            assert report["tool_accuracy"] >= DATASET_FLOOR, (report["dataset"], report["failures"])
+        if report["out_of_scope"]:
+            assert report["out_of_scope_accuracy"] >= DATASET_FLOOR, (report["dataset"], report["failures"])
+        assert report["write_false_rate"] <= WRITE_FALSE_CEILING, (report["dataset"], report["failures"])
+    played = suite["scenarios"]
+    assert played["scenarios"] >= 10
+    assert played["pass_1"] >= PASS_1_FLOOR, played["failures"]
 
 
-async def test_groups_dataset_clears_ninety_percent(embedder: Embedder) -> None:
-    report = await run_eval(ROOT / "evals" / "datasets" / "groups.jsonl", embedder=embedder)
-    assert report["cases"] >= 45
-    assert report["tool_accuracy"] >= 0.9, report["failures"]
-    assert report["write_false_rate"] == 0.0, report["failures"]
+def test_pass_hat_k_counts_scenarios_whose_every_variant_passes() -> None:
+    assert pass_hat_k(3, 3, 3) == 1.0
+    assert pass_hat_k(2, 3, 3) == 0.0
+    assert pass_hat_k(2, 3, 1) == 2 / 3
+    assert pass_hat_k(3, 4, 3) == 0.25
 
 
-async def test_staff_dataset_routes_plain_questions_to_the_metrics(embedder: Embedder) -> None:
-    report = await run_eval(ROOT / "evals" / "datasets" / "staff.jsonl", embedder=embedder)
-    assert report["cases"] >= 40
-    assert report["tool_accuracy"] >= 0.9, report["failures"]
-    assert report["args_accuracy"] >= 0.9, report["failures"]
-    assert report["out_of_scope_accuracy"] == 1.0, report["failures"]
-    assert report["write_false_rate"] == 0.0, report["failures"]
+def test_scenarios_have_three_variants_and_known_checks() -> None:
+    scenarios = load_scenarios()
+    assert len(scenarios) >= 10
+    assert all(len(s.variants) >= 3 for s in scenarios)
 
 
-async def test_pricing_dataset_clears_ninety_percent(embedder: Embedder) -> None:
-    report = await run_eval(ROOT / "evals" / "datasets" / "pricing.jsonl", embedder=embedder)
-    assert report["cases"] >= 40
-    assert report["tool_accuracy"] >= 0.9, report["failures"]
-    assert report["args_accuracy"] >= 0.9, report["failures"]
-    assert report["write_false_rate"] == 0.0, report["failures"]
+def test_exemplars_and_eval_cases_are_disjoint() -> None:
+    from assistant.planner.router import BUILT_IN_EXAMPLES
+    from tools import tools_for
+
+    def said(text: str) -> str:
+        return " ".join(text.casefold().replace("?", " ").replace("!", " ").split())
+
+    taught = {said(e) for role in ("traveller", "staff") for t in tools_for(role) for e in spec_of(t).examples}
+    taught |= {said(e) for examples in BUILT_IN_EXAMPLES.values() for e in examples}
+    asked = {said(c.message) for path in routing_datasets() for c in load_cases(path)}
+    assert not taught & asked, sorted(taught & asked)

@@ -15,19 +15,28 @@ from assistant.clock import Clock
 from assistant.entities import EntityCache
 from assistant.planner.group_slots import CANCEL_CUE, EXPENSE_CUE, IN_CUE, JOIN_CUE, OUT_CUE, SETTLE_CUE
 from assistant.planner.metric_slots import METRICS_TOOL, metric_request
+from assistant.planner.picks import TRIP_WORDS, listed_show, ordinal
 from assistant.planner.price_slots import PRICE_TOOLS, bare_target, explicit, price_tool, unpriced, unwatched
 from assistant.planner.router import GREETING, HELP, OUT_OF_SCOPE, THANKS, Router
+from assistant.planner.scope import SHOW_HINTS, off_topic
+from assistant.planner.shorthand import expand
 from assistant.planner.slots import (
+    BOOKINGS_CUE,
     CONVERSION,
+    CREATE_GROUP_CUE,
     CURRENCY_CUE,
     DATE_SLOTS,
+    DELETE_DATA_CUE,
+    EXPORT_DATA_CUE,
     FOLLOW_CUE,
+    FOLLOWING_CUE,
     GUIDE_QUESTION,
     LIST_SLOTS,
     LOCATION_SLOTS,
     NEAR_ME,
     ONE_TRIP,
     TOUR_WORDS,
+    TRIP_ASK,
     UNFOLLOW_CUE,
     SlotExtractor,
     Slots,
@@ -46,6 +55,8 @@ TOOL_CONFIDENCE = 0.35
 CLEAR_LEAD = 0.25  # below TOOL_CONFIDENCE, a tool twice as likely as the runner-up is still a clear choice
 OUT_OF_SCOPE_SURE = 0.5
 RUNNER_UP = 0.1
+WRITE_SURE = 0.5  # a write tool the router chose alone needs at least this probability, else Roadie asks
+SHORT_MESSAGE = 4  # "Lisbon in May?" is a search however little it says
 SEARCH_TOOL = "search_events"
 QUESTIONS = {
     "artist": "Which artist do you mean?",
@@ -80,12 +91,14 @@ class ToolInfo:
     params: tuple[str, ...]
     required: tuple[str, ...]
     summary: str
+    write: bool = False
 
 
 def _tool_info(t: BaseTool) -> ToolInfo:
     schema = t.tool_call_schema.model_json_schema() if hasattr(t.tool_call_schema, "model_json_schema") else {}
     params = tuple(schema.get("properties", {}))
-    return ToolInfo(t.name, params, tuple(schema.get("required", [])), spec_of(t).summary or t.name)
+    spec = spec_of(t)
+    return ToolInfo(t.name, params, tuple(schema.get("required", [])), spec.summary or t.name, spec.write)
 
 
 def _takes(tool: ToolInfo, slots: set[str]) -> bool:
@@ -197,6 +210,17 @@ class PlannerCore:
             return SEARCH_TOOL  # "something like Arctic Monkeys": shows in that style
         if GUIDE_QUESTION.search(text) and KNOWLEDGE_TOOL in infos and "artist" not in slots.values:
             return KNOWLEDGE_TOOL  # "can I bring a bag into Wembley?", "what time is our flight?"
+        if FOLLOWING_CUE.search(text) and "list_following" in infos and "artist" not in slots.values:
+            return "list_following"  # "who do I follow again?"
+        for cue, tool in ((DELETE_DATA_CUE, "delete_my_data"), (EXPORT_DATA_CUE, "export_my_data")):
+            if cue.search(text) and tool in infos:
+                return tool  # "borra mi cuenta y mis datos"
+        if BOOKINGS_CUE.search(text) and "list_bookings" in infos and not CANCEL_CUE.search(text):
+            return "list_bookings"  # "zeig mir meine Buchungen"
+        if CREATE_GROUP_CUE.search(text) and "create_group" in infos:
+            return "create_group"  # "…can you create a group for the Beyonce show so everyone can join?"
+        if "home_city" in slots.values and "artist" in slots.values and TRIP_ASK.search(text):
+            slots.values.setdefault("origin", slots.values.pop("home_city"))  # "we live in London, what'd it cost…"
         if PREFERENCES_TOOL in infos and (
             "home_city" in slots.values
             or ("currency" in slots.values and CURRENCY_CUE.search(text))
@@ -210,6 +234,8 @@ class PlannerCore:
             return "unfollow_artist"
         if FOLLOW_CUE.search(text) and "follow_artist" in infos:
             return "follow_artist"
+        if TRIP_ASK.search(text) and PLAN_TOOL in infos and any(k in slots.values for k in ("origin", "travellers")):
+            return PlannerCore._one_or_several(PLAN_TOOL, text, slots, infos)  # "what's the damage for 2 from London"
         if "get_tour" in infos and (
             NEAR_ME.search(text)
             or (
@@ -290,8 +316,14 @@ class PlannerCore:
 
     def _plan(self, text: str, messages: list[BaseMessage], tools: list[BaseTool]) -> AIMessage:
         infos = {t.name: _tool_info(t) for t in tools}
+        text = expand(text)  # "rev by city last mnth"
         previous = self._previous_plan(messages)
         slots = self._slots.extract(text, self._entities.index(), self._clock.now().date())
+        if off_topic(text, "artist" in slots.values) and not self._awaits_answer(messages):
+            return self._declined(tools)  # "a rental car in Munich", "travel alerts for Germany"
+        picked = self._picked(text, slots, messages, previous, infos)
+        if picked is not None:
+            return picked
         in_context = previous.get("tool") in CARRY_FROM
         priced = price_tool(text, slots.values, set(infos), in_context)  # "book now or wait?": price_slots.py
         if priced is not None and explicit(text, slots.values):  # a new request, not an answer to a question
@@ -327,10 +359,13 @@ class PlannerCore:
         if grouped is not None:
             return self._call(infos[grouped], dict(slots.values), {})
 
-        label = intent.label if intent else OUT_OF_SCOPE
-        label = self._by_cue(label, text, slots, infos)
+        routed = intent.label if intent else OUT_OF_SCOPE
+        label = self._by_cue(routed, text, slots, infos)
+        # Words of the message, not only the router, chose the tool (a cue picks it even from "out of scope").
+        settled = label in infos and (label != routed or self._by_cue(OUT_OF_SCOPE, text, slots, infos) == label)
         if unwatched(label, text, slots.values) and intent is not None:  # a watch needs watch words
             label = next((n for n, _ in intent.ranked[1:] if n not in PRICE_TOOLS), OUT_OF_SCOPE)
+            settled = False
         if unpriced(label, text, slots.values, in_context):  # "will the price of bitcoin go up?"
             return self._capabilities(
                 tools, intro="Sorry, that's not something I can help with — I only price Roadie's trips."
@@ -340,26 +375,36 @@ class PlannerCore:
             second = next((name for name, p in intent.ranked[1:2] if name in infos and p >= 0.2), None)
             label = second or label
         confident = (
-            intent is not None
-            and (
-                intent.probability >= TOOL_CONFIDENCE
-                or (
-                    not self._has_entities(slots)  # with names, an unsure request is looked up instead (below)
-                    and intent.probability >= CLEAR_LEAD
-                    and intent.probability >= 2 * next(iter(p for _, p in intent.ranked[1:2]), 0)
+            settled
+            or (
+                intent is not None
+                and (
+                    intent.probability >= TOOL_CONFIDENCE
+                    or (
+                        not self._has_entities(slots)  # with names, an unsure request is looked up instead (below)
+                        and intent.probability >= CLEAR_LEAD
+                        and intent.probability >= 2 * next(iter(p for _, p in intent.ranked[1:2]), 0)
+                    )
                 )
             )
         )
-        unsure_with_names = label in infos and not confident and self._has_entities(slots)
+        unsure_with_names = (
+            label in infos and not confident and self._has_entities(slots) and self._names_a_show(text, slots)
+        )
         if unsure_with_names and SEARCH_TOOL in infos and set(slots.values) <= set(infos[SEARCH_TOOL].params):
             label = SEARCH_TOOL  # unsure, but names were given: look them up rather than act
         cued = self._by_cue(label, text, slots, infos)
         if cued != label:
             label, confident = cued, cued in infos
         if label in infos and (confident or self._has_entities(slots)):
-            if label != KNOWLEDGE_TOOL:  # a question for the guides takes the whole text, names and all
+            if label != KNOWLEDGE_TOOL and not settled:  # the guides take the whole text; a cue's tool is meant
                 label = self._tool_taking_slots(label, slots, infos, intent.ranked if intent else ())
+            if label == SEARCH_TOOL and not settled and not self._names_a_show(text, slots):
+                return self._declined(tools)  # "is London bigger than Paris?": places, but nothing about shows
             label = self._one_or_several(label, text, slots, infos)
+            at_once = infos[label].write and "confirm" not in infos[label].params  # the rest ask for a yes first
+            if at_once and not settled and intent is not None and intent.probability < WRITE_SURE:
+                return self._clarify(infos[label])  # an unsure guess must not change anything
             values = self._carry(label, dict(slots.values), previous, text)
             if "question" in infos[label].params:
                 values["question"] = text  # a question for the guides is asked in the person's own words
@@ -367,6 +412,7 @@ class PlannerCore:
         clearly_elsewhere = label == OUT_OF_SCOPE and intent is not None and intent.probability >= OUT_OF_SCOPE_SURE
         if (
             (self._has_entities(slots) or "date_from" in slots.values)
+            and self._names_a_show(text, slots)
             and SEARCH_TOOL in infos
             and label not in (THANKS, GREETING)
             and not clearly_elsewhere
@@ -380,10 +426,67 @@ class PlannerCore:
             return AIMessage(content="You're welcome! Anything else — another show, another city?")
         if label == HELP:
             return self._capabilities(tools, intro="I'm Roadie, your concert-travel assistant.")
+        return self._declined(tools)
+
+    @staticmethod
+    def _clarify(tool: ToolInfo) -> AIMessage:
+        """A question instead of a guess: Roadie names what it thinks was meant and changes nothing."""
+        return AIMessage(
+            content=f"I'm not sure I got that. Did you want me to {tool.summary.split(': ', 1)[-1]}? "
+            "Say it in a few more words and I'll do it — nothing has changed yet."
+        )
+
+    def _declined(self, tools: list[BaseTool]) -> AIMessage:
         return self._capabilities(
             tools,
             intro="Sorry, that's not something I can help with — I'm Roadie, I help with concerts and the trips around them.",
         )
+
+    def _awaits_answer(self, messages: list[BaseMessage]) -> bool:
+        """True when Roadie's last turn asked for a yes, a price or a city (the answer is read as such)."""
+        return any(
+            d.get("awaiting_confirmation") or d.get("needs") or d.get("quote") for d in self._last_results(messages)
+        )
+
+    def _picked(
+        self, text: str, slots: Slots, messages: list[BaseMessage], previous: dict[str, Any], infos: dict[str, ToolInfo]
+    ) -> AIMessage | None:
+        """ "The second one", "book number 3": the show at that place in the list Roadie just gave."""
+        position = ordinal(text)
+        if position is None or self._has_entities(slots):
+            return None
+        show = listed_show(messages, position)
+        if show is None:
+            return None
+        asked_which = isinstance(show, str)  # Roadie asked which show to plan the trip to; the button says it
+        if isinstance(show, str):
+            show = {
+                k: v
+                for k, v in self._slots.extract(show, self._entities.index(), self._clock.now().date()).values.items()
+                if k in ("artist", *LOCATION_SLOTS, *DATE_SLOTS)
+            }
+        last = self._last_plan(messages)
+        trip = (
+            asked_which
+            or last.get("tool") == PLAN_TOOL
+            or TRIP_WORDS.search(text) is not None
+            or any(k in slots.values for k in ("travellers", "origin"))
+        )
+        tool = PLAN_TOOL if trip and PLAN_TOOL in infos else SEARCH_TOOL
+        if tool not in infos:
+            return None
+        kept = {k: v for k, v in last.get("args", {}).items() if k in ("travellers", "origin")} if trip else {}
+        said = {k: v for k, v in slots.values.items() if k not in DATE_SLOTS}
+        return self._call(infos[tool], {**kept, **show, **said}, {})
+
+    @staticmethod
+    def _last_plan(messages: list[BaseMessage]) -> dict[str, Any]:
+        """The last plan of this conversation, whatever its tool answered."""
+        for message in reversed(messages[:-1]):
+            if isinstance(message, AIMessage) and isinstance(message.additional_kwargs.get(STATE_KEY), dict):
+                plan: dict[str, Any] = message.additional_kwargs[STATE_KEY]
+                return plan
+        return {}
 
     @staticmethod
     def _tool_taking_slots(
@@ -398,6 +501,13 @@ class PlannerCore:
             if name in infos and _takes(infos[name], said):
                 return name
         return label
+
+    @staticmethod
+    def _names_a_show(text: str, slots: Slots) -> bool:
+        """False for a longer message that names only places and nothing of shows ("is London bigger than Paris")."""
+        if any(k in slots.values for k in ("artist", "artists", "genre", "like", "travellers", "venue", *DATE_SLOTS)):
+            return True
+        return len(text.split()) <= SHORT_MESSAGE or SHOW_HINTS.search(text) is not None
 
     @staticmethod
     def _has_entities(slots: Slots) -> bool:

@@ -32,7 +32,8 @@ OUT_CUE = re.compile(
     re.IGNORECASE,
 )
 IN_CUE = re.compile(
-    r"\b(?:i'?m in|count me in|i'?m going|i'?m coming|sign me up|add me|me apunto|ich bin dabei|je suis partant|tô dentro)\b",
+    r"\b(?:i'?m in(?!\s+(?!(?:too|for|on|as)\b)\w)|count me in|i'?m going(?!\s+(?:to|out|on|away|back|in|abroad|home)\b)|"
+    r"i'?m coming(?!\s+(?:to|from|back|home)\b)|sign me up|add me(?!\s+on\b)|me apunto|ich bin dabei|je suis partant|tô dentro)\b",
     re.IGNORECASE,
 )
 _AMOUNT = r"\d{1,7}(?:[.,]\d{3})*(?:[.,]\d{1,2})?"
@@ -71,9 +72,13 @@ NAME = r"[A-Z][a-zà-ÿ]+"
 PAID_BY = re.compile(
     rf"\b(?:paid by|bezahlt von|payé par|pagado por|pago por)\s+({NAME})|\b({NAME}) (?:paid|covered|spent)\b"
 )
+ANY_NAME = r"[A-Za-zà-ÿ][a-zà-ÿ]+"  # people type their friends' names in lower case too ("excluding cy")
 EXCLUDING = re.compile(
-    rf"\b(?:excluding|except(?: for)?|without|not including|minus|leave out|sin|ohne|sauf|sem)\s+({NAME}(?:\s*(?:,|and|&|y|und|et|e)\s*{NAME})*)"
+    r"(?:\b(?:excluding|except(?: for)?|without|not including|minus|leave out|sin|ohne|sauf|sem)|,\s*(?:but )?not)\s+"
+    rf"({ANY_NAME}(?:\s*(?:,|and|&|y|und|et|e)\s*{ANY_NAME})*)",
+    re.IGNORECASE,
 )
+_NOT_EXCLUDED = {"the", "a", "an", "tax", "taxes", "tip", "tips", "vat", "fees", "drinks", "and", "y", "und", "et", "e"}
 PAIR = re.compile(rf"\b({NAME}):?\s+(?:[€£$]\s?)?(\d{{1,6}}(?:[.,]\d{{1,2}})?)(\s*shares?)?\b")
 DESCRIPTION = re.compile(
     r"\b(?:for|on|por|für|pour|pelo|pela|para)\s+(?:the |our |a |an |el |la |los |das |die |den |le |les |o |a )?"
@@ -158,7 +163,8 @@ def _expense(text: str) -> dict[str, Any]:
         if name not in _NOT_NAMES:
             values["paid_by"] = name
     if excluded := EXCLUDING.search(text):
-        values["exclude"] = [n for n in re.findall(NAME, excluded.group(1)) if n not in _NOT_NAMES]
+        names = re.findall(ANY_NAME, excluded.group(1))
+        values["exclude"] = [n for n in names if n.capitalize() not in _NOT_NAMES and n.lower() not in _NOT_EXCLUDED]
     after = text[money.end() :] if money else text
     pairs = [(n, v, s) for n, v, s in PAIR.findall(after) if n not in _NOT_NAMES and n != values.get("paid_by")]
     if pairs:

@@ -137,6 +137,8 @@ def price_tool(text: str, values: dict[str, Any], tools: set[str], in_context: b
     A forecast or a new watch needs something to price: a show, a place, a quote, travel words or a
     conversation about a show (`in_context`) — "will the price of bitcoin go up?" is not Roadie's.
     """
+    if "price_alerts" in values:
+        return None  # "turn off my price alerts" is a setting, not a watch
     priced = _priced(text, values, in_context)
     if DEMAND_TOOL in tools and DEMAND_CUE.search(text):
         return DEMAND_TOOL

@@ -84,7 +84,10 @@ PAIRS = re.compile(
     re.IGNORECASE,
 )
 PLUS_ME = re.compile(
-    r"\bme and (\d{1,2}|" + "|".join(NUMBER_WORDS) + r") (?:mates|friends|others|pals)\b", re.IGNORECASE
+    r"\bme and (?:my )?(\d{1,2}|"
+    + "|".join(NUMBER_WORDS)
+    + r") (?:mates|friends|others|pals|buddies|mates|bros|girls)\b",
+    re.IGNORECASE,
 )
 SOLO = re.compile(r"\b(?:just me|only me|myself|on my own|solo|alone)\b", re.IGNORECASE)
 ORIGIN_CUE = re.compile(
@@ -99,7 +102,7 @@ HOME_CUE = re.compile(
     re.IGNORECASE,
 )
 CURRENCY = re.compile(
-    r"\b(?:in|to|use|using|into|en|em|currency(?: is| to)?)\s+(pounds?|sterling|gbp|dollars?|usd|euros?|eur|chf|swiss francs|"
+    r"\b(?:in|to|use|using|into|en|em|currency(?: is| to)?)\s+(pounds?|quid|sterling|gbp|dollars?|usd|euros?|eur|chf|swiss francs|"
     r"francs|yen|jpy|won|krw|sek|dkk|pln|czk|aud|sgd|aed|cad|mxn|brl)\b",
     re.IGNORECASE,
 )
@@ -111,10 +114,35 @@ SECTION = re.compile(
     re.IGNORECASE,
 )
 DATE_SLOTS = ("date_from", "date_to")
+POSSESSIVE = re.compile(r"(\w)['’]s\b")
+# Everyday words the fuzzy index can take for a name: "a group of friends" (Friends Arena), "for the weekend".
+COMMON_BEFORE = re.compile(
+    r"\b(?:of|my|our|with|some|and|this|next|last|every|a|for|over|on|at|during)(?: the)?\s+$", re.IGNORECASE
+)
+AT_PLACE = re.compile(r"\b(?:at|in|to|near|from|@)\s+(?:the\s+)?$", re.IGNORECASE)
+COMMON_WORDS = {"friends", "weekend", "the weekend", "park", "dome", "live", "arena", "stadium"}
+
+
+def _common_words(text: str, mention: Mention) -> bool:
+    """True when a mention is an everyday word in an everyday phrase rather than the name it resembles."""
+    said = text[mention.start : mention.end].strip().lower()
+    if said not in COMMON_WORDS:
+        return False
+    if mention.kind == "venue":  # "Friends" is the arena only where a place is expected: "at Friends"
+        return AT_PLACE.search(text[: mention.start]) is None
+    return COMMON_BEFORE.search(text[: mention.start]) is not None
+
+
+# "Berlin, not Munich", "instead of London": the name after these is the one the person does not mean.
+NOT_MEANT = re.compile(r"\b(?:not|instead of|rather than|nicht|pas|no en|não em)\s+(?:in\s+|the\s+)?$", re.IGNORECASE)
 # Words that carry no request of their own: a message made only of these plus slots is a follow-up.
 FILLER = {
     "what",
+    "wat",
+    "wht",
     "about",
+    "abt",
+    "bout",
     "how",
     "and",
     "in",
@@ -202,6 +230,11 @@ FILLER = {
     "make",
     "that",
     "change",
+    "not",
+    "from",
+    "desde",
+    "depuis",
+    "ab",
 }
 # A capitalised place after "in"/"at" that the catalogue does not know: the tool says so.
 UNKNOWN_PLACE = re.compile(r"\b(?:in|at|near)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+){0,2})")
@@ -209,6 +242,8 @@ UNKNOWN_PLACE = re.compile(r"\b(?:in|at|near)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)
 FOLLOW_UP_CUES = {
     "make",
     "what",
+    "wat",
+    "wht",
     "whats",
     "how",
     "and",
@@ -310,7 +345,9 @@ class SlotExtractor:
     def extract(self, text: str, index: EntityIndex, today: date) -> Slots:
         """All slots in `text`; later mentions of a kind do not override earlier ones."""
         slots = Slots()
-        mentions = index.find(text)
+        linked = index.find(POSSESSIVE.sub(r"\1  ", text))  # "adele's tour": the same length, so spans still fit
+        unmeant = [m for m in linked if NOT_MEANT.search(text[: m.start]) or _common_words(text, m)]
+        mentions = [m for m in linked if m not in unmeant]
         slots.mentions = mentions
         named: dict[str, list[str]] = {}
         for mention in mentions:
@@ -326,6 +363,7 @@ class SlotExtractor:
                 slots.values[many] = distinct
         spans = [(m.start, m.end) for m in mentions]
         spans += self._numbers_and_codes(text, slots)
+        spans += [(m.start, m.end) for m in unmeant]
         priced, price_spans = price_values(text)  # "book now or wait?", "under €120": price_slots.py
         slots.values.update(priced)
         spans += price_spans
@@ -434,7 +472,8 @@ class SlotExtractor:
         spans: list[tuple[int, int]] = []
         for name, pattern in (("currency", CURRENCY), ("quote", QUOTE_REF), ("reference", BOOKING_REF)):
             if match := pattern.search(text):
-                slots.values[name] = match.group(1) if name == "currency" else match.group(0)
+                said = match.group(1) if name == "currency" else match.group(0)
+                slots.values[name] = "pounds" if said.lower() == "quid" else said
                 spans.append(match.span())
         if match := SECTION.search(text):
             slots.values["section"] = match.group(1)
@@ -450,10 +489,54 @@ NEAR_ME = re.compile(
 TOUR_WORDS = re.compile(r"\b(?:tour|touring|tournée|turnê|gira|tournee|tourdaten|world tour)\b", re.IGNORECASE)
 UNFOLLOW_CUE = re.compile(
     r"\b(?:unfollow|stop following|no longer|ya no|dejar de seguir|deixar de seguir|nicht mehr|entfolgen|ne plus suivre|"
+    r"ne veux plus suivre|no quiero seguir|não quero seguir|"
     r"não quero mais|don'?t want to follow|no more .*(?:notifications|alerts|updates))",
     re.IGNORECASE,
 )
-FOLLOW_CUE = re.compile(r"^\s*(?:please )?(?:follow|sigue|seguir|folge|suivre|segue|siga)\b", re.IGNORECASE)
+FOLLOW_CUE = re.compile(
+    r"^\s*(?:please |pls |can you |could you )?(?:follow|sigue|seguir|folge|suivre|segue|siga)\b|"
+    r"\b(?:and|also|then|pls|please|y|und|et|e|yes|yeah|ok|sure)[,\s]+(?:also\s+)?follow (?:her|him|them|they|it)\b|"
+    r"\b(?:quiero|quero|je veux|ich will|ich möchte)\s+(?:seguir|suivre|folgen)\b|"
+    r"\b(?:keep me (?:posted|updated|in the loop)|let me know (?:if|when|whenever)\b[^.?!]*\b(?:announce|add|drop|new)|"
+    r"(?:ping|tell|text|message|alert|notify) me (?:if|when|whenever|wen)\b[^.?!]*\b(?:announce|adds?|drops?|new (?:dates|shows|gigs|tour))|"
+    r"(?:avísame|avisa(?:-me)?|me avisa|sag mir bescheid|préviens-moi)\b[^.?!]*\b(?:anunci|fechas|datas|dates|termine))",
+    re.IGNORECASE,
+)
+_MY_DATA = (
+    r"(?:my (?:roadie )?(?:data|account|info\w*|personal data)|everything (?:you|roadie) (?:have|has|hold|holds|know|knows)|"
+    r"mis datos|mi cuenta|(?:toda )?mi información|meine[rn]? daten|mein konto|mes données|mon compte|"
+    r"meus dados|minha conta|(?:todas )?as minhas informações)"
+)
+EXPORT_DATA_CUE = re.compile(
+    r"\b(?:export\w*|download|copy|copia|kopie|copie|cópia|descargar|herunterladen|télécharger|baixar)\b[^.?!]{0,25}"
+    + _MY_DATA,
+    re.IGNORECASE,
+)
+DELETE_DATA_CUE = re.compile(
+    r"\b(?:delete|erase|wipe|remove|borra\w*|elimina\w*|lösch\w*|efface\w*|supprim\w*|apaga\w*|exclu[ai]\w*)\b[^.?!]{0,25}"
+    + _MY_DATA,
+    re.IGNORECASE,
+)
+BOOKINGS_CUE = re.compile(
+    r"^\W*(?:show|list|see|view|check|zeig(?:e)?|muéstrame|muestra|montre[- ]moi|montre|mostra|mostre|what are|where are)?"
+    r"\s*(?:me|mir|moi)?\s*(?:all\s+)?(?:my|meine|mis|mes|minhas|meus)\s+"
+    r"(?:bookings|buchungen|reservas|réservations|reservations|booked trips)\b",
+    re.IGNORECASE,
+)
+CREATE_GROUP_CUE = re.compile(
+    r"\b(?:create|make|set up|start|open|crea|criar|cria|erstell\w*|cr[ée]e[rz]?)\b[^.?!]{0,25}?"
+    r"\b(?:a |an |the |our |un |una |um |eine )?(?:new )?(?:trip )?(?:group|grupo|gruppe|groupe|grup)\b(?!\s+chat)",
+    re.IGNORECASE,
+)
+TRIP_ASK = re.compile(
+    r"\b(?:cost|how much|price|trip|plan|quote|work out|damage|cuánto|quanto|combien|wie viel|kostet)\b", re.IGNORECASE
+)
+FOLLOWING_CUE = re.compile(
+    r"\bwho (?:do|am|have) i (?:follow|following|subscribed|followed)\b|\bwho i'?m (?:following|subscribed to)\b|"
+    r"\b(?:artists?|bands?) (?:i|that i) (?:follow|am following)\b|\bque je suis\b|\bque sigo\b|\bque eu sigo\b|"
+    r"\bdenen ich folge\b|\bmy (?:artists|follows|following list)\b",
+    re.IGNORECASE,
+)
 CURRENCY_CUE = re.compile(
     r"\b(?:currency|prices?|precios|preços|moeda|moneda|währung|preise|devise|prix)\b", re.IGNORECASE
 )
