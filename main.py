@@ -396,6 +396,9 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+WORKER_PING_TIMEOUT_S = 120
+
+
 def app_from_environment() -> FastAPI:
     """The app as each uvicorn worker process builds it (`serve --workers N`): settings from the environment."""
     settings = Settings()
@@ -425,6 +428,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             ws_max_size=MAX_WS_MESSAGE_BYTES,
             timeout_graceful_shutdown=grace,
             access_log=False,  # the app's own access log leaves out client addresses
+            # uvicorn kills a worker that misses a 5 s ping; a cold start (torch, the model) on a busy host
+            # can stall longer than that, so each restart starts over — /readyz is the health that matters
+            timeout_worker_healthcheck=WORKER_PING_TIMEOUT_S,
         )
         return 0
     uvicorn.run(
