@@ -157,8 +157,14 @@ class SlackChannel:
             body += part
             if len(body) > MAX_BODY_BYTES:
                 return Response("Request body too large", status_code=413)
+        if not request.headers.get("x-slack-request-timestamp", "").isdigit():  # unsigned: bolt would raise on it
+            return Response("Missing or malformed Slack signature timestamp", status_code=401)
         request._body = bytes(body)  # what bolt reads next: Starlette keeps a read body here
-        return await self._requests.handle(request)
+        try:
+            return await self._requests.handle(request)
+        except (TypeError, ValueError, KeyError, AttributeError):  # bolt reads fields of odd shapes before verifying
+            log.warning("slack: refused a malformed request body")
+            return Response("Malformed Slack request", status_code=400)
 
     # Who is asking
 
