@@ -56,6 +56,7 @@ class Stack:
     scheduler: bool = True
     seed: bool = False  # run `main.py seed` (catalogue, price forecasts, guides into chromadb) after migrating
     env: Mapping[str, str] = field(default_factory=dict)  # more settings for every Roadie process
+    inherit_settings: bool = False  # pass this shell's ROADIE_* (channel tokens, LLM…) through; tests don't
     python: str = sys.executable
 
     def __post_init__(self) -> None:
@@ -71,7 +72,7 @@ class Stack:
 
     def roadie_env(self) -> dict[str, str]:
         """The environment every Roadie process of this stack runs with."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ROADIE_")}
+        env = {k: v for k, v in os.environ.items() if self.inherit_settings or not k.startswith("ROADIE_")}
         env.update(
             {
                 "ROADIE_DATABASE_URL": self.database_url,
@@ -350,6 +351,7 @@ def from_environment(run_dir: Path) -> Stack:
         chroma_port=int(os.environ.get("STACK_CHROMA_PORT", "8001")),
         workers=[Worker("web", port, processes=int(os.environ.get("STACK_WORKERS", "2")))],
         seed=True,
+        inherit_settings=True,
     )
 
 
