@@ -11,6 +11,7 @@ from assistant.db import Database
 from assistant.models import ChannelMemo
 
 KEPT = timedelta(days=90)  # a button or poll older than this is answered as expired
+REPLY_KEPT = timedelta(hours=1)  # a turn's answer, kept to answer a repeat of its message (`reply:` keys)
 PRUNE_EVERY = 500  # memos stored between two clean-ups of expired ones
 
 _stored = 0
@@ -28,13 +29,19 @@ def remember(db: Database, channel: str, key: str, value: str, now: datetime) ->
     if _stored % PRUNE_EVERY == 0:
         with db.session() as session:
             session.execute(delete(ChannelMemo).where(ChannelMemo.created_at < now - KEPT))
+            session.execute(
+                delete(ChannelMemo).where(
+                    ChannelMemo.key.startswith("reply:"), ChannelMemo.created_at < now - REPLY_KEPT
+                )
+            )
 
 
 def recall(db: Database, channel: str, key: str, now: datetime) -> str | None:
-    """The value stored under (`channel`, `key`) within the last 90 days, or None."""
+    """The value stored under (`channel`, `key`) while it is kept (an hour for answers, else 90 days), or None."""
+    kept = REPLY_KEPT if key.startswith("reply:") else KEPT
     with db.session() as session:
         return session.scalar(
             select(ChannelMemo.value).where(
-                ChannelMemo.channel == channel, ChannelMemo.key == key, ChannelMemo.created_at >= now - KEPT
+                ChannelMemo.channel == channel, ChannelMemo.key == key, ChannelMemo.created_at >= now - kept
             )
         )

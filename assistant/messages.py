@@ -36,6 +36,7 @@ class Inbound:
     display_name: str = ""
     role: Role = "traveller"
     in_group: bool = False
+    replayable: bool = False  # the sender repeats a message it got no answer to: a repeat gets the first answer
 
 
 @dataclass(frozen=True)

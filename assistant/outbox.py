@@ -206,7 +206,7 @@ def _identity_on(session: Session, person_id: int, channel: str) -> tuple[str, s
 
 
 def payload_of(reply: Reply) -> dict[str, Any]:
-    """The JSON an outbox row keeps for a reply: text, buttons, poll and image (not the turn's tool calls)."""
+    """The JSON kept for a reply: text, buttons, poll, image and document (not the turn's tool calls)."""
     return {
         "text": reply.text,
         "buttons": [{"label": b.label, "value": b.value} for b in reply.buttons],
@@ -216,6 +216,7 @@ def payload_of(reply: Reply) -> dict[str, Any]:
             else None
         ),
         "image": reply.image,
+        "document": reply.document,
     }
 
 
@@ -226,6 +227,7 @@ def reply_of(payload: Mapping[str, Any]) -> Reply:
         text=payload.get("text", ""),
         buttons=[Button(b["label"], b["value"]) for b in payload.get("buttons", [])],
         image=payload.get("image"),
+        document=payload.get("document"),
         poll=Poll(poll["poll_id"], poll["question"], tuple(poll["options"])) if poll else None,
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import re
 import time
@@ -20,6 +22,7 @@ from assistant.locks import ConversationLocks, FirstDeliveries, KeyedLocks
 from assistant.messages import Button, Inbound, Poll, Reply, Role, ToolCall
 from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
 from assistant.observability import CONVERSATION, RATE_LIMITED, TURNS_IN_FLIGHT, conversation_key, observe_turn
+from assistant.outbox import payload_of, reply_of
 from assistant.planner.core import BUTTONS_KEY
 from assistant.planner.metric_slots import STAFF_ONLY_REPLY, staff_only_topic
 from assistant.ratelimit import RateLimiter, limiter_for, limits_for, slow_down_answer
@@ -80,16 +83,32 @@ class ConversationService:
             return Reply(slow_down_answer(text)) if verdict.answer else None
         text = next((words for command, words in PRIVACY_COMMANDS if command.match(text)), text)
         CONVERSATION.set(conversation_key(inbound.key.thread()))  # log lines of this turn carry it
-        if inbound.message_id and not await self._is_first_delivery(inbound):
+        first = not inbound.message_id or await self._is_first_delivery(inbound)
+        if not first and not inbound.replayable:
             return None
         async with self._locks.hold(inbound.key.thread()):
-            account = await asyncio.to_thread(self._account_command, inbound, text)
-            if account is not None:
-                return account
-            refused = await asyncio.to_thread(self._staff_only, inbound, text)
-            if refused is not None:
-                return refused
-            return await self._turn(inbound, text)
+            if not first:  # a repeat: the first delivery's answer, or — its worker stopped mid-turn — an answer now
+                kept = await self.recall(inbound.key.channel, self._reply_key(inbound))
+                if kept is not None:
+                    return reply_of(json.loads(kept))
+                log.info("a repeated message had no answer yet (its worker stopped): answering it now")
+            reply = await self._answer(inbound, text)
+            if inbound.replayable and inbound.message_id:
+                await self.remember(inbound.key.channel, self._reply_key(inbound), json.dumps(payload_of(reply)))
+            return reply
+
+    async def _answer(self, inbound: Inbound, text: str) -> Reply:
+        account = await asyncio.to_thread(self._account_command, inbound, text)
+        if account is not None:
+            return account
+        refused = await asyncio.to_thread(self._staff_only, inbound, text)
+        if refused is not None:
+            return refused
+        return await self._turn(inbound, text)
+
+    @staticmethod
+    def _reply_key(inbound: Inbound) -> str:
+        return "reply:" + hashlib.sha256(inbound.message_id.encode()).hexdigest()[:40]
 
     def _account_command(self, inbound: Inbound, text: str) -> Reply | None:
         """STOP / START and linking channels: handled here, for every channel, before the agent."""

@@ -23,10 +23,13 @@ MAX_FRAME_BYTES = 16_384
 MAX_WS_MESSAGE_BYTES = 64 * 1024  # uvicorn closes the socket (1009) on a bigger frame before it is read
 
 
-def reply_frame(reply: Reply) -> dict[str, Any]:
-    """The server → client frame for a reply; `html` is the channel's rendering of the Markdown."""
-    return {
-        "type": "reply",
+def reply_frame(reply: Reply, reply_to: str | None = None) -> dict[str, Any]:
+    """The server → client frame for a reply; `html` is the channel's rendering of the Markdown.
+
+    `reply_to` is the id of the message frame it answers (absent on proactive messages).
+    """
+    frame: dict[str, Any] = {"type": "reply"} if reply_to is None else {"type": "reply", "reply_to": reply_to}
+    return frame | {
         "text": reply.text,
         "html": markdown_to_html(reply.text),
         "buttons": [{"label": b.label, "value": b.value} for b in [*poll_buttons(reply), *reply.buttons]],
@@ -124,7 +127,9 @@ class WebChannel:
             return
         await socket.send_json({"type": "typing"})
         key = ConversationKey(channel="web", chat_id=session, user_id=session)
-        mid = f"{session}:{message_id}" if isinstance(message_id, str) and len(message_id) <= 64 else ""
-        reply = await self._handle(Inbound(key=key, text=text, message_id=mid))
+        given = isinstance(message_id, str) and 0 < len(message_id) <= 64
+        mid = f"{session}:{message_id}" if given else ""
+        # The page sends a message again after reconnecting when no answer came: it gets the first answer.
+        reply = await self._handle(Inbound(key=key, text=text, message_id=mid, replayable=True))
         if reply is not None:
-            await socket.send_json(reply_frame(reply))
+            await socket.send_json(reply_frame(reply, message_id if given else None))

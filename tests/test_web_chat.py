@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from assistant.clock import FixedClock
+from assistant.models import ConversationEvent, ProcessedMessage
 from assistant.settings import Settings
 from knowledge.embeddings import Embedder
 from main import create_app
@@ -66,17 +68,40 @@ def test_garbage_frames_get_an_error_and_the_socket_stays_usable(client: TestCli
         assert "<script>" not in reply["html"]
 
 
-def test_the_same_client_message_id_is_answered_once(client: TestClient) -> None:
+def turns_logged(client: TestClient) -> int:
+    with client.app.state.roadie.services.db.session() as session:  # type: ignore[attr-defined]
+        return session.scalar(select(func.count()).where(ConversationEvent.kind == "turn")) or 0
+
+
+def test_a_message_sent_again_gets_its_first_answer_and_runs_once(client: TestClient) -> None:
+    frame = {"type": "message", "text": "find Adele concerts", "session": SESSION, "id": "42"}
     with client.websocket_connect("/ws/chat") as ws:
-        frame = {"type": "message", "text": "find Adele concerts", "session": SESSION, "id": "42"}
         ws.send_json(frame)
         assert ws.receive_json() == {"type": "typing"}
-        assert ws.receive_json()["type"] == "reply"
+        first = ws.receive_json()
+        assert first["reply_to"] == "42"
+    before = turns_logged(client)
+    with client.websocket_connect("/ws/chat") as ws:  # the page reconnected and is not sure the answer came
         ws.send_json(frame)
         assert ws.receive_json() == {"type": "typing"}
+        assert ws.receive_json() == first
+        assert turns_logged(client) == before, "the turn did not run again"
         ws.send_json({**frame, "id": "43", "text": "thanks"})
         assert ws.receive_json() == {"type": "typing"}
         assert "welcome" in ws.receive_json()["text"]
+
+
+def test_a_message_whose_worker_stopped_mid_turn_is_answered_when_sent_again(client: TestClient) -> None:
+    session = "session-for-tests-2"
+    roadie = client.app.state.roadie  # type: ignore[attr-defined]
+    with roadie.services.db.session() as db:  # a worker took the message, then stopped before answering
+        db.add(ProcessedMessage(channel="web", message_id=f"{session}:7", received_at=NOW))
+    with client.websocket_connect("/ws/chat") as ws:
+        ws.send_json({"type": "message", "text": "find Adele concerts", "session": session, "id": "7"})
+        assert ws.receive_json() == {"type": "typing"}
+        answer = ws.receive_json()
+        assert answer["reply_to"] == "7"
+        assert "Adele" in answer["text"]
 
 
 def test_a_group_poll_on_the_web_is_a_button_per_option(client: TestClient) -> None:

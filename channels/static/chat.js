@@ -14,6 +14,7 @@
   const history = JSON.parse(store.getItem("roadie.history") || "[]");
   let socket = null, retry = 0, counter = Date.now();
   const outbox = [];
+  const unanswered = new Map();  // sent, no answer yet: sent again with the same id after a reconnect
 
   function escapeText(text) { const d = document.createElement("div"); d.textContent = text; return d.innerHTML; }
   function bubble(kind, html, remember = true) {
@@ -36,6 +37,7 @@
   function send(frame) {
     frame.session = session; frame.id = String(++counter);
     showButtons([]);
+    unanswered.set(frame.id, frame);
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame)); else outbox.push(frame);
   }
   function connect() {
@@ -43,13 +45,18 @@
     socket = new WebSocket(`${scheme}://${location.host}/ws/chat`);
     socket.onopen = () => {
       retry = 0; statusEl.textContent = "online"; statusEl.className = "status online";
-      while (outbox.length) socket.send(JSON.stringify(outbox.shift()));
+      outbox.length = 0;
+      for (const frame of unanswered.values()) socket.send(JSON.stringify(frame));
     };
     socket.onmessage = (event) => {
       const frame = JSON.parse(event.data);
       if (frame.type === "typing") { typing.hidden = false; return; }
       typing.hidden = true;
       if (frame.type === "reply") {
+        if (frame.reply_to !== undefined) {
+          if (!unanswered.has(frame.reply_to)) return;  // an answer already shown
+          unanswered.delete(frame.reply_to);
+        }
         bubble("bot", frame.html || escapeText(frame.text));
         if (frame.image) bubble("bot", `<img alt="chart" src="${encodeURI(frame.image)}" style="max-width:100%">`);
         if (frame.document) {
