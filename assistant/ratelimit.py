@@ -29,6 +29,7 @@ from assistant.redis_client import key, open_async_redis
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
+FORGET_ABOVE = 10_000  # keys kept in memory before quiet ones are dropped
 KEY_PREFIX = "roadie:rl:"  # the default; deployments use ROADIE_REDIS_PREFIX + "rl:"
 
 
@@ -95,6 +96,7 @@ class MemoryRateLimiter:
     refused: dict[str, int] = field(default_factory=dict)
     _seen: dict[str, deque[float]] = field(default_factory=dict)
     _told: dict[str, float] = field(default_factory=dict)  # key → until when its refusal has been answered
+    _longest_s: float = 0.0
 
     async def check(self, limits: Sequence[Limit]) -> Verdict:
         now = self.now()
@@ -112,9 +114,12 @@ class MemoryRateLimiter:
         for limit in limits:
             self._seen[limit.key].append(now)
             self._told.pop(limit.key, None)
-        if len(self._seen) > 10_000:  # forget people who went quiet
-            for key in [k for k, v in self._seen.items() if not v]:
+            self._longest_s = max(self._longest_s, limit.window_s)
+        if len(self._seen) > FORGET_ABOVE:  # forget people whose every message has left the longest window
+            quiet = [k for k, v in self._seen.items() if not v or v[-1] <= now - self._longest_s]
+            for key in quiet:
                 del self._seen[key]
+                self._told.pop(key, None)
         return ALLOWED
 
     async def close(self) -> None:

@@ -179,3 +179,16 @@ async def test_a_flooding_traveller_gets_one_friendly_answer_and_the_refusals_ar
     other = await chat.say("any Coldplay shows?", user="ben")
     assert other is not None
     assert other.tool_calls
+
+
+async def test_people_who_went_quiet_are_forgotten_by_the_memory_limiter() -> None:
+    from assistant.ratelimit import FORGET_ABOVE
+
+    clock = Ticking()
+    limiter = MemoryRateLimiter(now=clock)
+    for n in range(FORGET_ABOVE):
+        await limiter.check([person(f"p:{n}")])
+    clock.now += 61
+    await limiter.check([person("p:late")])
+    await limiter.check([person("p:later")])
+    assert len(limiter._seen) <= 2
