@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain.agents import create_agent
 from langchain_core.language_models import BaseChatModel
@@ -61,17 +61,30 @@ async def open_checkpointer(settings: Settings, database_url: str) -> AsyncItera
     url = settings.memory_url or database_url
     if url.startswith(("postgresql", "postgres")):
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
 
         conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-        async with AsyncPostgresSaver.from_conn_string(conninfo) as saver:
-            # Workers starting together create the memory tables one at a time (a session advisory lock).
-            connection: Any = saver.conn  # one autocommit connection (from_conn_string), not a pool
-            await connection.execute("SELECT pg_advisory_lock(%s)", (MEMORY_SETUP_LOCK,))
-            try:
-                await saver.setup()
-            finally:
-                await connection.execute("SELECT pg_advisory_unlock(%s)", (MEMORY_SETUP_LOCK,))
-            yield saver
+        # A pool checked before each use: turns share it, and a connection lost in a database outage is
+        # replaced by a new one instead of failing every later turn until a restart.
+        async with AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=settings.database_pool_size,
+            timeout=settings.database_pool_timeout_s,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            check=AsyncConnectionPool.check_connection,
+            open=False,
+        ) as pool:
+            await pool.open(wait=True, timeout=settings.database_pool_timeout_s)
+            async with pool.connection() as connection:
+                # Workers starting together create the memory tables one at a time (a session advisory lock).
+                await connection.execute("SELECT pg_advisory_lock(%s)", (MEMORY_SETUP_LOCK,))
+                try:
+                    await AsyncPostgresSaver(cast(Any, connection)).setup()  # dict rows, as configured
+                finally:
+                    await connection.execute("SELECT pg_advisory_unlock(%s)", (MEMORY_SETUP_LOCK,))
+            yield AsyncPostgresSaver(cast(Any, pool))
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 

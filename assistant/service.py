@@ -22,6 +22,7 @@ from assistant.locks import ConversationLocks, FirstDeliveries, KeyedLocks
 from assistant.messages import Button, Inbound, Poll, Reply, Role, ToolCall
 from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
 from assistant.observability import CONVERSATION, RATE_LIMITED, TURNS_IN_FLIGHT, conversation_key, observe_turn
+from assistant.outage import UNREACHABLE_ANSWER, is_outage
 from assistant.outbox import payload_of, reply_of
 from assistant.planner.core import BUTTONS_KEY
 from assistant.planner.metric_slots import STAFF_ONLY_REPLY, staff_only_topic
@@ -64,6 +65,15 @@ class ConversationService:
 
     async def handle(self, inbound: Inbound) -> Reply | None:
         """Roadie's reply to `inbound`, or None when this platform message was already handled."""
+        try:
+            return await self._handle(inbound)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log.warning("a turn on %s could not reach a store: %s", inbound.key.channel, type(error).__name__)
+            return Reply(UNREACHABLE_ANSWER)
+
+    async def _handle(self, inbound: Inbound) -> Reply | None:
         text = inbound.text.strip()
         limit = self.services.settings.max_message_chars
         if not text:
@@ -260,7 +270,9 @@ class ConversationService:
         except TimeoutError:
             log.warning("turn timed out for %s", inbound.key.channel)
             reply, ok = Reply("Sorry, that took too long on my side. Please try again in a moment."), False
-        except Exception:
+        except Exception as error:
+            if is_outage(error):
+                raise  # answered as an outage by `handle`; the turn can't be logged without the database either
             log.exception("turn failed for %s", inbound.key.channel)
             reply, ok = Reply("Sorry, something went wrong on my side. Please try again in a moment."), False
         finally:

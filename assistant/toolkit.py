@@ -14,6 +14,7 @@ from langchain_core.tools import BaseTool, tool
 from assistant.context import TurnContext
 from assistant.messages import Button
 from assistant.observability import TOOL_ERRORS
+from assistant.outage import UNREACHABLE_ANSWER, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,12 @@ def roadie_tool(
                 return fn(*args, **kwargs).as_output()
             except UserFacingError as error:
                 return error.answer.as_output()
-            except Exception:
-                log.exception("tool %s failed", fn.__name__)
+            except Exception as error:
                 TOOL_ERRORS.labels(tool=fn.__name__).inc()
+                if is_outage(error):
+                    log.warning("tool %s could not reach a store: %s", fn.__name__, type(error).__name__)
+                    return ToolAnswer(UNREACHABLE_ANSWER, ok=False).as_output()
+                log.exception("tool %s failed", fn.__name__)
                 return ToolAnswer(
                     "Sorry, something went wrong on my side while doing that. Please try again in a moment.",
                     ok=False,
