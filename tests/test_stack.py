@@ -8,6 +8,7 @@ Skips with the reason when PostgreSQL or Redis is not reachable.
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import uuid
@@ -228,3 +229,22 @@ def test_metrics_add_up_both_workers(stack: Stack) -> None:
     assert turns >= 4, "the web turns answered by a and by b are all counted on a"
     assert "roadie_outbox_depth" in body
     assert 'roadie_tool_calls_total{outcome="ok",tool="plan_trip"}' in body
+
+
+def test_a_worker_told_to_stop_finishes_the_turn_it_acknowledged(
+    stack: Stack, telegram: tuple[FakeTelegram, str]
+) -> None:
+    fake, _ = telegram
+    chat_id = 900_000_000 + int(uuid.uuid4().int % 1_000_000)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    body = update(chat_id, "find Metallica concerts", 930_001)
+    acked = httpx.post(f"{stack.urls()['b']}/telegram/webhook", json=body, headers=headers, timeout=30)
+    assert acked.status_code == 200
+    stack.kill("b", signal.SIGTERM)  # a deploy stops worker b right after the ack, before the answer went out
+    answers = fake.wait_for("sendMessage", chat_id=chat_id, timeout_s=60)
+    assert len(answers) == 1, "the acknowledged turn is answered before the worker exits"
+    assert "Metallica" in answers[0]["text"]
+    deadline = time.monotonic() + 60
+    while "b" in stack.running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "b" not in stack.running(), "and then it exits"
