@@ -122,9 +122,7 @@ class Stack:
             if self.seed:
                 self._once("seed", ["seed"])
             for worker in self.workers:
-                args = ["serve", "--host", "127.0.0.1", "--port", str(worker.port), "--workers", str(worker.processes)]
-                named = {"ROADIE_WORKER_ID": worker.name} if worker.processes == 1 else {}
-                self._spawn(worker.name, [self.python, "main.py", *args], named)
+                self._spawn_worker(worker)
             if self.scheduler:
                 self._spawn("scheduler", [self.python, "main.py", "scheduler"], {"ROADIE_WORKER_ID": "scheduler"})
             for worker in self.workers:
@@ -132,6 +130,17 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+
+    def _spawn_worker(self, worker: Worker) -> None:
+        args = ["serve", "--host", "127.0.0.1", "--port", str(worker.port), "--workers", str(worker.processes)]
+        named = {"ROADIE_WORKER_ID": worker.name} if worker.processes == 1 else {}
+        self._spawn(worker.name, [self.python, "main.py", *args], named)
+
+    def restart(self, name: str) -> None:
+        """Start the named worker again (after `kill`) and wait until it is ready."""
+        worker = next(w for w in self.workers if w.name == name)
+        self._spawn_worker(worker)
+        wait_http(f"http://127.0.0.1:{worker.port}/readyz", READY_WAIT_S, self._alive(worker.name))
 
     def _log(self, name: str) -> Path:
         return self.run_dir / f"{name}.log"
