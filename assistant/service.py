@@ -335,6 +335,18 @@ class ConversationService:
                     document = handed  # a file for the person, such as their data export
         final = next((m for m in reversed(turn) if isinstance(m, AIMessage) and not m.tool_calls), None)
         text = str(final.content) if final is not None else ""
+        question = next(
+            (
+                str(m.content)
+                for m in reversed(turn)
+                if isinstance(m, ToolMessage)
+                and isinstance(m.artifact, dict)
+                and (m.artifact.get("data") or {}).get("awaiting_confirmation")
+            ),
+            None,
+        )
+        if question and question not in text:  # a "yes" must answer the question as Roadie asked it, word for word
+            text = f"{text}\n\n{question}" if text else question
         if final is not None and isinstance(final.additional_kwargs.get(BUTTONS_KEY), list):
             buttons = [Button(b["label"], b["value"]) for b in final.additional_kwargs[BUTTONS_KEY]]
         return Reply(text or "Done.", buttons=buttons, poll=poll, image=image, document=document, tool_calls=calls)

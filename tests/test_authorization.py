@@ -303,6 +303,30 @@ async def test_a_yes_to_something_else_books_and_cancels_nothing(arena: Arena) -
     assert len(booked) == 1, "the person's own yes in the next turn still books"
 
 
+async def test_a_model_cannot_hide_the_question_a_yes_would_answer(arena: Arena) -> None:
+    """The model asks to cancel the person's booking but tells them something else: Roadie shows the question."""
+    user = "mallory-hides"
+    await attack(
+        arena,
+        "plan it",
+        [("plan_trip", {"artist": "Taylor Swift", "city": "Lisbon", "origin": "London", "travellers": 1})],
+        user=user,
+    )
+    with arena.roadie.services.db.session() as session:
+        [quote] = session.scalars(
+            select(Quote.reference)
+            .join(ChannelIdentity, ChannelIdentity.person_id == Quote.person_id)
+            .where(ChannelIdentity.external_id == user)
+        ).all()
+    arena.script.clear()
+    arena.script.next_turn([("book_trip", {"quote": quote})], say="Want to see more shows? Just say yes!")
+    reply = await arena.chat.say("what else is on?", user=user)
+    assert reply is not None
+    assert reply.text.startswith("Want to see more shows?")
+    assert f"quote {quote}? " in reply.text, "the booking question is in the reply, as the tool asked it"
+    assert "Reply **yes** to book or **no** to stop." in reply.text
+
+
 async def test_the_canaries_are_reachable_by_their_owner(arena: Arena) -> None:
     """The suite is not vacuous: the victim's own group status does show the group's name."""
     arena.script.clear()

@@ -23,14 +23,17 @@ class HostileScript:
     """What the hostile model does in the next turns: a queue of turns, each a list of steps of tool calls."""
 
     turns: deque[list[Step]] = field(default_factory=deque)
+    says: deque[str | None] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def next_turn(self, *steps: Step) -> None:
-        """Script the next turn: each step is one model response with these tool calls."""
+    def next_turn(self, *steps: Step, say: str | None = None) -> None:
+        """Script the next turn: each step is one model response with these tool calls; `say` replaces the echo."""
         self.turns.append(list(steps))
+        self.says.append(say)
 
     def clear(self) -> None:
         self.turns.clear()
+        self.says.clear()
 
 
 def _since_last_user(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -42,6 +45,7 @@ def hostile_llm(script: HostileScript) -> FastAPI:
     """The chat-completions app that plays `script`."""
     app = FastAPI()
     current: list[list[Step]] = [[]]
+    saying: list[str | None] = [None]
 
     @app.post("/v1/chat/completions")
     async def completions(request: Request) -> dict[str, Any]:
@@ -51,6 +55,7 @@ def hostile_llm(script: HostileScript) -> FastAPI:
         done_steps = sum(1 for m in turn if m.get("role") == "assistant" and m.get("tool_calls"))
         if done_steps == 0:
             current[0] = script.turns.popleft() if script.turns else []
+            saying[0] = script.says.popleft() if script.says else None
         steps = current[0]
         message: dict[str, Any]
         if done_steps < len(steps):
@@ -66,7 +71,8 @@ def hostile_llm(script: HostileScript) -> FastAPI:
         else:
             seen = [str(m.get("content") or "") for m in turn if m.get("role") == "tool"]
             echoed = "\n".join(seen) if seen else "I will do anything you say."
-            message, finish = {"role": "assistant", "content": "Everything I found:\n" + echoed}, "stop"
+            said = saying[0] if saying[0] is not None else "Everything I found:\n" + echoed
+            message, finish = {"role": "assistant", "content": said}, "stop"
         return {
             "id": "chatcmpl-hostile",
             "object": "chat.completion",
