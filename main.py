@@ -139,8 +139,8 @@ async def start_roadie(
         shared: dict[str, Any] = {}
         if redis is not None:  # several workers: conversation locks and message ids live in Redis
             wait = TURN_TIMEOUT_S + 30
-            shared = {
-                "locks": RedisLocks(redis, settings.redis_prefix, expire_s=wait, wait_s=wait),
+            shared = {  # a lock renewed while its turn runs: a crashed worker's frees within 15 s
+                "locks": RedisLocks(redis, settings.redis_prefix, expire_s=15, wait_s=wait),
                 "deliveries": RedisDeliveries(redis, settings.redis_prefix),
                 "limiter": RedisRateLimiter(redis, key(settings, "rl", "")),
             }

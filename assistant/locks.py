@@ -10,6 +10,7 @@ Keys carry the deployment's prefix and a hash of the conversation, never the cha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -65,8 +66,9 @@ class KeyedLocks:
 class RedisLocks:
     """A conversation's lock in Redis, held by one worker at a time (and, inside it, by one task).
 
-    `expire_s` bounds how long a crashed worker's lock blocks the conversation; it must exceed the
-    longest turn. A worker waits at most `wait_s` for the lock, then raises `LockTimeout`.
+    The lock lives `expire_s` and is renewed every third of that while its turn runs, so a long turn
+    keeps it and a crashed worker's lock frees within `expire_s`. A worker waits at most `wait_s` for
+    the lock, then raises `LockTimeout`.
     """
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str, expire_s: float, wait_s: float) -> None:
@@ -89,15 +91,31 @@ class RedisLocks:
             )
             if not await lock.acquire():
                 raise LockTimeout(f"conversation {conversation_key(key)} stayed locked for {self._wait_s:.0f} s")
+            renewing = asyncio.create_task(self._renew(lock))
             try:
                 yield
             finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
                 try:
                     await lock.release()
                 except LockError:
                     log.warning(
                         "a conversation lock expired before its turn ended (turn longer than %s s)", self._expire_s
                     )
+
+    async def _renew(self, lock: redis.asyncio.lock.Lock) -> None:
+        """Reset the lock's time to live every third of it while the turn runs."""
+        from redis.exceptions import LockError
+
+        while True:
+            await asyncio.sleep(self._expire_s / 3)
+            try:
+                await lock.reacquire()
+            except LockError:
+                log.warning("a conversation lock was lost while its turn ran")
+                return
 
 
 class RedisDeliveries:

@@ -50,7 +50,7 @@ from tests.servers import Relay, free_port
 SPAWN = multiprocessing.get_context("spawn")
 POSTGRES = os.environ.get("ROADIE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("ROADIE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ANSWER_WAIT_S = 150.0  # longer than a dead worker's conversation lock lasts in Redis (turn limit + 30 s)
+ANSWER_WAIT_S = 150.0  # longer than the longest turn (90 s) plus a dead worker's lock (15 s)
 ATTEMPTS = 6  # sends of one message (first send plus resends after reconnecting) before it counts as lost
 GRACE_S = 180.0  # after the run, unanswered messages have this long to be answered
 

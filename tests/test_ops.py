@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -170,6 +171,31 @@ async def test_a_conversation_lock_in_redis_is_held_by_one_worker_at_a_time(redi
     assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
     keys = [key async for key in redis_client.scan_iter(match=f"{prefix}*")]  # type: ignore[attr-defined]
     assert not keys, "released locks leave nothing behind"
+
+
+async def test_a_long_turn_keeps_its_lock_and_a_crashed_workers_lock_frees_soon(redis_client: object) -> None:
+    prefix: str = redis_client.prefix  # type: ignore[attr-defined]
+    worker_a = RedisLocks(redis_client, prefix, expire_s=0.6, wait_s=10)  # type: ignore[arg-type]
+    worker_b = RedisLocks(redis_client, prefix, expire_s=0.6, wait_s=10)  # type: ignore[arg-type]
+    order: list[str] = []
+
+    async def turn(locks: RedisLocks, name: str, seconds: float) -> None:
+        async with locks.hold("web:long"):
+            order.append(f"{name} in")
+            await asyncio.sleep(seconds)
+            order.append(f"{name} out")
+
+    first = asyncio.create_task(turn(worker_a, "a", 2.0))  # lasts three times the lock's life
+    await asyncio.sleep(0.1)
+    await turn(worker_b, "b", 0.0)
+    await first
+    assert order == ["a in", "a out", "b in", "b out"], "the renewed lock kept b out for the whole turn"
+
+    crashed = redis_client.lock(f"{prefix}lock:{conversation_key('web:gone')}", timeout=0.6)  # type: ignore[attr-defined]
+    assert await crashed.acquire()  # a worker took the lock and died: nobody renews or releases it
+    started = time.monotonic()
+    await turn(worker_b, "b", 0.0)
+    assert time.monotonic() - started < 5, "the conversation is free again soon after its worker died"
 
 
 async def test_a_platform_message_id_is_first_only_once_across_workers(redis_client: object) -> None:
