@@ -28,6 +28,7 @@ from assistant.planner.slots import (
     DATE_SLOTS,
     DELETE_DATA_CUE,
     EXPORT_DATA_CUE,
+    FILLER,
     FOLLOW_CUE,
     FOLLOWING_CUE,
     GUIDE_QUESTION,
@@ -38,6 +39,7 @@ from assistant.planner.slots import (
     TOUR_WORDS,
     TRIP_ASK,
     UNFOLLOW_CUE,
+    WHATS_ON,
     SlotExtractor,
     Slots,
 )
@@ -229,6 +231,8 @@ class PlannerCore:
             return PREFERENCES_TOOL
         label = PlannerCore._one_or_several(label, text, slots, infos)
         if "artist" not in slots.values:
+            if label == PLAN_TOOL and WHATS_ON.search(text) and SEARCH_TOOL in infos:
+                return SEARCH_TOOL  # "I'm in Berlin next week, anything on?"
             return label
         if UNFOLLOW_CUE.search(text) and "unfollow_artist" in infos:
             return "unfollow_artist"
@@ -404,15 +408,19 @@ class PlannerCore:
             label = self._one_or_several(label, text, slots, infos)
             at_once = infos[label].write and "confirm" not in infos[label].params  # the rest ask for a yes first
             if at_once and not settled and intent is not None and intent.probability < WRITE_SURE:
+                if self._has_entities(slots) and set(slots.values) <= set(infos[SEARCH_TOOL].params):
+                    return self._call(infos[SEARCH_TOOL], dict(slots.values), {})  # unsure: look the names up
                 return self._clarify(infos[label])  # an unsure guess must not change anything
             values = self._carry(label, dict(slots.values), previous, text)
             if "question" in infos[label].params:
                 values["question"] = text  # a question for the guides is asked in the person's own words
             return self._call(infos[label], values, previous.get("args", {}))
         clearly_elsewhere = label == OUT_OF_SCOPE and intent is not None and intent.probability >= OUT_OF_SCOPE_SURE
+        only_dates = not self._has_entities(slots) and not self._names_a_show(text, slots, dates=False)
         if (
             (self._has_entities(slots) or "date_from" in slots.values)
             and self._names_a_show(text, slots)
+            and not (only_dates and not all(w in FILLER for w in slots.residual))  # "how are you today?"
             and SEARCH_TOOL in infos
             and label not in (THANKS, GREETING)
             and not clearly_elsewhere
@@ -503,11 +511,12 @@ class PlannerCore:
         return label
 
     @staticmethod
-    def _names_a_show(text: str, slots: Slots) -> bool:
+    def _names_a_show(text: str, slots: Slots, dates: bool = True) -> bool:
         """False for a longer message that names only places and nothing of shows ("is London bigger than Paris")."""
-        if any(k in slots.values for k in ("artist", "artists", "genre", "like", "travellers", "venue", *DATE_SLOTS)):
+        keys = ("artist", "artists", "genre", "like", "travellers", "venue", *(DATE_SLOTS if dates else ()))
+        if any(k in slots.values for k in keys):
             return True
-        return len(text.split()) <= SHORT_MESSAGE or SHOW_HINTS.search(text) is not None
+        return (dates and len(text.split()) <= SHORT_MESSAGE) or SHOW_HINTS.search(text) is not None
 
     @staticmethod
     def _has_entities(slots: Slots) -> bool:

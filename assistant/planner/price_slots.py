@@ -15,7 +15,7 @@ FORECAST_TOOL, WATCH_TOOL, DEMAND_TOOL = "forecast_price", "watch_price", "forec
 PRICE_TOOLS = {FORECAST_TOOL, WATCH_TOOL, DEMAND_TOOL}
 
 FORECAST_CUE = re.compile(
-    r"\bbook now\b|\bor wait\b|\bshould (?:i|we) (?:book|buy|wait|get|hold off)\b|\bwait (?:to|before|for) (?:book|buy)|"
+    r"\bbook now\b|\bor wait\b|\bshould (?:i|we) (?:book|buy|wait|get|hold off)\b|\bwait(?:ing)? (?:to|before|for) (?:book|buy)|\bworth (?:waiting|holding off)\b|"
     r"\bwill (?:the )?(?:prices?|fares?|flights?|tickets?|hotels?|it|they|the trip|my trip)\b[^.?!]{0,40}?"
     r"\b(?:go|rise|drop|fall|get|come|increase|decrease|be cheaper|be dearer)\b|"
     r"\b(?:going|go) (?:up|down)\b|\bget(?:ting)? (?:cheaper|dearer|more expensive|pricier)\b|\bcheaper later\b|"

@@ -14,14 +14,14 @@ _I = re.IGNORECASE
 FOREIGN_TOPIC = re.compile(
     r"\b(?:"
     # documents, health, money and the bank
-    r"visas?|passports?|schengen|vaccin\w*|jabs?|shots? (?:for|before)|immuni[sz]\w*|insurance|"
+    r"visas?|passports?|schengen|vaccin\w*|jabs?|shots? (?:for|before)|shots\b[^.?!]{0,30}\bbefore (?:travel|flying|going|visiting)\w*|immuni[sz]\w*|insurance|"
     r"exchange rates?|change (?:my )?money|(?:how much|wie viel|cu[áa]nto|combien|quanto) (?:is|ist|es|est|vale|é) "
     r"(?:a|an|one|1|ein|un|una|um) (?:euro|dollar|pound|yen|peso|franc)s?|currency exchange|bureau de change|(?:my|the) bank|atm|"
     r"bitcoin|crypto\w*|stocks?|shares? of|index funds?|mortgage|rent today|my rent|"
     # the journey itself, when it is not Roadie's flight to a show
     r"car (?:rental|hire)|rent(?:al)? (?:a |me a |the )?(?:car|van|suv|vehicle|convertible)|rental car|hire (?:a )?car|"
     r"alquilar un coche|alugar um carro|mietwagen|louer une voiture|"
-    r"flight status|status of (?:my |the )?flight|(?:flight|plane) (?:\w+ )?(?:delayed|on time|land(?:s|ing)?)|"
+    r"flight status|status of (?:my |the )?(?:[\w-]+ ){0,3}flight|(?:flight|plane)\b[^.?!]{0,25}\b(?:delayed|on time|land(?:s|ing)?)|"
     r"carry[- ]?ons?|hand luggage|luggage allowance|baggage allowance|lost (?:my )?(?:luggage|bag|suitcase)|"
     r"(?:luggage|suitcase|bag) (?:never arrived|is lost|got lost)|"
     r"plugs?|sockets?|outlets?|adapters?|voltage|"

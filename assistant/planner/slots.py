@@ -73,7 +73,8 @@ TRAVELLERS = (
         re.IGNORECASE,
     ),
     re.compile(
-        rf"\b(?:we are|we're|we re|there are|there's|party of|group of|travel as|assume|make (?:it|that)|somos|sommes)\s+{_COUNT}\b",
+        rf"\b(?:we are|we're|we re|there are|there's|party of|group of|travel as|assume|make (?:it|that)|somos|sommes|"
+        rf"on est|wir sind)\s+{_COUNT}\b|\bà\s+{_COUNT}(?=\s*(?:,|$|personnes|\?))",
         re.IGNORECASE,
     ),
 )
@@ -91,14 +92,15 @@ PLUS_ME = re.compile(
 )
 SOLO = re.compile(r"\b(?:just me|only me|myself|on my own|solo|alone)\b", re.IGNORECASE)
 ORIGIN_CUE = re.compile(
-    r"(?:\bfrom|\bleaving|\bflying out of|\bflying from|\bdeparting|\bout of|\bdesde|\bab|\bdepuis|\bde)\s+$",
+    r"(?:\bfrom|\bleaving|\bflying out of|\bflying from|\bdeparting|\bout of|\bdesde|\bab|\bdepuis|\bde|"
+    r"\bsaliendo de|\bsaindo de|\ben partant de|\bpartindo de)\s+$",
     re.IGNORECASE,
 )
 HOME_CUE = re.compile(
     r"(?:\bi live in|\bi'm based in|\bi am based in|\bbased in|\bi'm from|\bi am from|\bmy home (?:city |town )?is|"
     r"\bhome is|\bwe live in|\bliving in|\bset my home(?: city)? to|\bmy city is|\bwohne in|\bvivo en|"
     r"\bhabite à|\bhabite a|\bmoved to|\bmy home to|\bmoro em|\bje vis à|\bje vis a|\bich lebe in|"
-    r"\bhome city as|\bhome as|\bvivimos en|\bwir wohnen in)\s+$",
+    r"\bhome city as|\bhome as|\bset home to|\bvivimos en|\bwir wohnen in)\s+$",
     re.IGNORECASE,
 )
 CURRENCY = re.compile(
@@ -154,6 +156,8 @@ FILLER = {
     "then",
     "no",
     "nope",
+    "nah",
+    "oops",
     "i",
     "meant",
     "mean",
@@ -249,6 +253,8 @@ FOLLOW_UP_CUES = {
     "and",
     "no",
     "nope",
+    "nah",
+    "oops",
     "actually",
     "instead",
     "only",
@@ -454,7 +460,7 @@ class SlotExtractor:
             return spans + SlotExtractor._codes(text, slots)
         for pattern in TRAVELLERS:
             if match := pattern.search(text):
-                raw = match.group(1).lower()
+                raw = next(g for g in match.groups() if g).lower()
                 slots.values["travellers"] = NUMBER_WORDS[raw] if raw in NUMBER_WORDS else int(raw)
                 spans.append(match.span())
                 break
@@ -490,6 +496,7 @@ TOUR_WORDS = re.compile(r"\b(?:tour|touring|tournée|turnê|gira|tournee|tourdat
 UNFOLLOW_CUE = re.compile(
     r"\b(?:unfollow|stop following|no longer|ya no|dejar de seguir|deixar de seguir|nicht mehr|entfolgen|ne plus suivre|"
     r"ne veux plus suivre|no quiero seguir|não quero seguir|"
+    r"(?:don'?t|do not|dont) (?:want|need) (?:any )?(?:more )?(?:updates|alerts|news|notifications|messages)|"
     r"não quero mais|don'?t want to follow|no more .*(?:notifications|alerts|updates))",
     re.IGNORECASE,
 )
@@ -529,8 +536,12 @@ CREATE_GROUP_CUE = re.compile(
     re.IGNORECASE,
 )
 TRIP_ASK = re.compile(
-    r"\b(?:cost|how much|price|trip|plan|quote|work out|damage|cuánto|quanto|combien|wie viel|kostet)\b", re.IGNORECASE
+    r"\b(?:cost|how much|price|trip|plan|quote|work out|damage|cuánto|quanto|combien|wie viel|kostet|coûte|cuesta|custa|"
+    r"want to (?:go|see)|wanna (?:go|see)|quiero ver|quero ver|veux voir|va voir|will\b[^.?!]{0,40}\bsehen|möchte\b[^.?!]{0,40}\bsehen)\b",
+    re.IGNORECASE,
 )
+# "anything on?", "what's happening": a look at what is on, not a trip
+WHATS_ON = re.compile(r"\b(?:anything|something|what'?s|whats) (?:on|happening|good)\b|\bgoing on\b", re.IGNORECASE)
 FOLLOWING_CUE = re.compile(
     r"\bwho (?:do|am|have) i (?:follow|following|subscribed|followed)\b|\bwho i'?m (?:following|subscribed to)\b|"
     r"\b(?:artists?|bands?) (?:i|that i) (?:follow|am following)\b|\bque je suis\b|\bque sigo\b|\bque eu sigo\b|"
