@@ -19,21 +19,25 @@ _stored = 0
 
 def remember(db: Database, channel: str, key: str, value: str, now: datetime) -> None:
     """Store `value` under (`channel`, `key`); a key stored before keeps its first value."""
-    global _stored
     try:
         with db.session() as session:
             session.add(ChannelMemo(channel=channel, key=key, value=value, created_at=now))
     except IntegrityError:
         return  # the same button or poll, stored by this or another worker: the first value stands
+    stored(db, now)
+
+
+def stored(db: Database, now: datetime) -> None:
+    """Count a memo stored (by `remember` or with a turn's log); every PRUNE_EVERY, expired ones go."""
+    global _stored
     _stored += 1
-    if _stored % PRUNE_EVERY == 0:
-        with db.session() as session:
-            session.execute(delete(ChannelMemo).where(ChannelMemo.created_at < now - KEPT))
-            session.execute(
-                delete(ChannelMemo).where(
-                    ChannelMemo.key.startswith("reply:"), ChannelMemo.created_at < now - REPLY_KEPT
-                )
-            )
+    if _stored % PRUNE_EVERY:
+        return
+    with db.session() as session:
+        session.execute(delete(ChannelMemo).where(ChannelMemo.created_at < now - KEPT))
+        session.execute(
+            delete(ChannelMemo).where(ChannelMemo.key.startswith("reply:"), ChannelMemo.created_at < now - REPLY_KEPT)
+        )
 
 
 def recall(db: Database, channel: str, key: str, now: datetime) -> str | None:

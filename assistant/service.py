@@ -20,7 +20,7 @@ from assistant.clock import Clock
 from assistant.context import Caller, Services, TurnContext
 from assistant.locks import ConversationLocks, FirstDeliveries, KeyedLocks
 from assistant.messages import Button, Inbound, Poll, Reply, Role, ToolCall
-from assistant.models import ChannelIdentity, ConversationEvent, Person, ProcessedMessage
+from assistant.models import ChannelIdentity, ChannelMemo, ConversationEvent, Person, ProcessedMessage
 from assistant.observability import CONVERSATION, RATE_LIMITED, TURNS_IN_FLIGHT, conversation_key, observe_turn
 from assistant.outage import UNREACHABLE_ANSWER, is_outage
 from assistant.outbox import payload_of, reply_of
@@ -102,19 +102,19 @@ class ConversationService:
                 if kept is not None:
                     return reply_of(json.loads(kept))
                 log.info("a repeated message had no answer yet (its worker stopped): answering it now")
-            reply = await self._answer(inbound, text)
-            if inbound.replayable and inbound.message_id:
-                await self.remember(inbound.key.channel, self._reply_key(inbound), json.dumps(payload_of(reply)))
-            return reply
+            keep = self._reply_key(inbound) if inbound.replayable and inbound.message_id else None
+            return await self._answer(inbound, text, keep)
 
-    async def _answer(self, inbound: Inbound, text: str) -> Reply:
-        account = await asyncio.to_thread(self._account_command, inbound, text)
-        if account is not None:
-            return account
-        refused = await asyncio.to_thread(self._staff_only, inbound, text)
-        if refused is not None:
-            return refused
-        return await self._turn(inbound, text)
+    async def _answer(self, inbound: Inbound, text: str, keep: str | None) -> Reply:
+        """The answer to a first delivery; with `keep`, also kept for a repeat of the message."""
+        answer = await asyncio.to_thread(self._account_command, inbound, text)
+        if answer is None:
+            answer = await asyncio.to_thread(self._staff_only, inbound, text)
+        if answer is None:
+            return await self._turn(inbound, text, keep)  # kept in the transaction that logs the turn
+        if keep is not None:
+            await self.remember(inbound.key.channel, keep, json.dumps(payload_of(answer)))
+        return answer
 
     @staticmethod
     def _reply_key(inbound: Inbound) -> str:
@@ -247,7 +247,7 @@ class ConversationService:
                 in_group=inbound.in_group,
             )
 
-    async def _turn(self, inbound: Inbound, text: str) -> Reply:
+    async def _turn(self, inbound: Inbound, text: str, keep: str | None = None) -> Reply:
         started = time.perf_counter()
         caller: Caller | None = None
         reply: Reply
@@ -284,7 +284,7 @@ class ConversationService:
         self.failures += 0 if ok else 1
         if await self._forget_erased(messages, inbound):
             caller = None  # the person is gone: their turn is logged with no person and no conversation
-        await asyncio.to_thread(self._log_turn, inbound, caller, reply, ok, latency_ms)
+        await asyncio.to_thread(self._log_turn, inbound, caller, reply, ok, latency_ms, keep)
         return reply
 
     async def _forget_erased(self, messages: list[BaseMessage], inbound: Inbound) -> bool:
@@ -351,8 +351,19 @@ class ConversationService:
             buttons = [Button(b["label"], b["value"]) for b in final.additional_kwargs[BUTTONS_KEY]]
         return Reply(text or "Done.", buttons=buttons, poll=poll, image=image, document=document, tool_calls=calls)
 
-    def _log_turn(self, inbound: Inbound, caller: Caller | None, reply: Reply, ok: bool, latency_ms: int) -> None:
+    def _log_turn(
+        self, inbound: Inbound, caller: Caller | None, reply: Reply, ok: bool, latency_ms: int, keep: str | None
+    ) -> None:
+        """Log the turn; with `keep`, its answer is kept in the same transaction, so a turn that was logged is
+        never run again for a repeat of its message, and one that wasn't is."""
         with self.services.db.session() as session:
+            if keep is not None:
+                now = self.clock.now()
+                session.add(
+                    ChannelMemo(
+                        channel=inbound.key.channel, key=keep, value=json.dumps(payload_of(reply)), created_at=now
+                    )
+                )
             session.add(
                 ConversationEvent(
                     person_id=caller.person_id if caller else None,
@@ -366,3 +377,5 @@ class ConversationService:
                     detail={},
                 )
             )
+        if keep is not None:
+            memos.stored(self.services.db, self.clock.now())
