@@ -10,7 +10,7 @@ from assistant.messages import ToolCall
 from assistant.toolkit import spec_of
 from evals.retrieval import CLINC, run_retrieval_eval
 from evals.runner import Case, load_cases, score_case
-from evals.scenarios import load_scenarios, pass_hat_k
+from evals.scenarios import SPEAKER, load_scenarios, pass_hat_k
 from evals.suite import routing_datasets, run_suite
 from knowledge.embeddings import Embedder
 
@@ -94,4 +94,5 @@ def test_exemplars_and_eval_cases_are_disjoint() -> None:
     taught = {said(e) for role in ("traveller", "staff") for t in tools_for(role) for e in spec_of(t).examples}
     taught |= {said(e) for examples in BUILT_IN_EXAMPLES.values() for e in examples}
     asked = {said(c.message) for path in routing_datasets() for c in load_cases(path)}
+    asked |= {said(SPEAKER.sub("", turn)) for s in load_scenarios() for v in s.variants for turn in v}
     assert not taught & asked, sorted(taught & asked)
