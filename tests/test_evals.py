@@ -11,7 +11,7 @@ from assistant.toolkit import spec_of
 from evals.retrieval import CLINC, run_retrieval_eval
 from evals.runner import Case, load_cases, score_case
 from evals.scenarios import SPEAKER, load_scenarios, pass_hat_k
-from evals.suite import routing_datasets, run_suite
+from evals.suite import CLINC_NAME, routing_datasets, run_suite
 from knowledge.embeddings import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,10 +42,14 @@ def test_knowledge_dataset_finds_the_answering_guide_and_declines_the_rest(embed
 
 
 # Floors set from the measured figures (README, "Measured"), a little under them so host noise never fails a run.
-FLOORS = {"tool_accuracy": 0.95, "args_accuracy": 0.90, "out_of_scope_accuracy": 0.90}
-DATASET_FLOOR = 0.85  # every dataset on its own, tool accuracy (and out-of-scope accuracy where it has such cases)
+# Measured 2026-11-21 on all project datasets: tool 99.1%, args 98.9%, out of scope 98.9%, no write on out of scope;
+# CLINC150 98.5% declined; scenarios pass^1 and pass^3 100%.
+FLOORS = {"tool_accuracy": 0.97, "args_accuracy": 0.96, "out_of_scope_accuracy": 0.96}
+DATASET_FLOOR = 0.90  # every dataset on its own, tool accuracy (and out-of-scope accuracy where it has such cases)
+CLINC_FLOOR = 0.95
 WRITE_FALSE_CEILING = 0.01
-PASS_1_FLOOR = 0.80
+PASS_1_FLOOR = 0.90
+PASS_K_FLOOR = 0.85
 
 
 async def test_every_dataset_and_the_scenarios_clear_the_floors(embedder: Embedder) -> None:
@@ -66,9 +70,13 @@ async def test_every_dataset_and_the_scenarios_clear_the_floors(embedder: Embedd
         if report["out_of_scope"]:
             assert report["out_of_scope_accuracy"] >= DATASET_FLOOR, (report["dataset"], report["failures"])
         assert report["write_false_rate"] <= WRITE_FALSE_CEILING, (report["dataset"], report["failures"])
+    for report in suite["datasets"]:
+        if report["dataset"] == CLINC_NAME:  # present when ../shared/data holds CLINC150
+            assert report["out_of_scope_accuracy"] >= CLINC_FLOOR, report["failures"]
     played = suite["scenarios"]
     assert played["scenarios"] >= 10
     assert played["pass_1"] >= PASS_1_FLOOR, played["failures"]
+    assert played["pass_k"] >= PASS_K_FLOOR, played["failures"]
 
 
 def test_pass_hat_k_counts_scenarios_whose_every_variant_passes() -> None:

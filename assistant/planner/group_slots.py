@@ -111,7 +111,11 @@ def poll_options(text: str) -> tuple[str | None, list[str]]:
         if not POLL_CUE.fullmatch(head.strip().lower()) and len(head.split()) > 2 and not ASK_GROUP.search(head):
             question = head
     else:
-        found = re.search(r"\b(?:between|on|about|entre|zwischen|sur)\s+(.+)$", text, re.IGNORECASE)
+        found = re.search(r"\b(?:between|on|about|entre|zwischen|sur)\s+(.+)$", text, re.IGNORECASE) or re.search(
+            r"\b(?:vote|poll|votar|abstimmen|voter)\s+(?:for\s+|de\s+)?(.+?\b(?:or|o|oder|ou)\b.+)$",
+            text,
+            re.IGNORECASE,
+        )  # "can we vote friday or saturday?"
         if not found:
             return None, []
         body = found.group(1)
