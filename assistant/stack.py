@@ -61,6 +61,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.run_dir = self.run_dir.resolve()
+        self._children: dict[str, subprocess.Popen[bytes]] = {}  # the processes this object started
 
     @property
     def data_dir(self) -> Path:
@@ -157,6 +158,7 @@ class Stack:
                 start_new_session=True,  # its own process group: stop() ends it and its children together
             )
         (self.run_dir / f"{name}.pid").write_text(f"{process.pid}\n")
+        self._children[name] = process
         return process.pid
 
     def _once(self, name: str, args: list[str]) -> None:
@@ -179,8 +181,15 @@ class Stack:
         while True:
             pid = self.pids().get(name)
             if pid is None or not _is_ours(pid, self.run_dir):
+                child = self._children.get(name)
+                code = child.poll() if child is not None else None
+                how = (
+                    f" (exit status {code}{', a signal' if code is not None and code < 0 else ''})"
+                    if code is not None
+                    else ""
+                )
                 raise StackError(
-                    f"{name} exited while starting; the end of {self._log(name)}:\n{tail(self._log(name))}"
+                    f"{name} exited while starting{how}; the end of {self._log(name)}:\n{tail(self._log(name))}"
                 )
             yield
 

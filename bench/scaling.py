@@ -2,12 +2,13 @@
 
 Each configuration is a stack from assistant/stack.py (the code `make stack` runs) without the scheduler or
 chromadb, so only the web workers differ: `serve` on SQLite in one process; `serve` on PostgreSQL + Redis in one
-process; `serve --workers 2` on the same port. The load comes from another process on loopback:
-`--sessions` browser sessions at once, each on its own WebSocket, each sending `--turns` messages one after
-another (a turn is timed from sending the message to receiving the reply). Warm-up turns from other sessions
-run first, untimed. Every run is bounded: `--timeout-s` per configuration.
+process; `serve --workers 2` on one port. All three run side by side and are loaded in turn, round after round
+(who goes first rotates), so a busy moment on a shared host hits every configuration alike. The load comes from
+another process on loopback: `--sessions` browser sessions at once, each on its own WebSocket, each sending
+`--turns` messages one after another (a turn is timed from sending the message to receiving the reply). Two
+warm-up turns per session on each configuration come first, untimed. Each round is bounded by `--timeout-s`.
 
-    .venv/bin/python bench/scaling.py [--sessions 8 --turns 15]
+    .venv/bin/python bench/scaling.py [--sessions 8 --turns 15 --rounds 3]
 """
 
 from __future__ import annotations
@@ -93,81 +94,106 @@ def load(url: str, sessions: int, turns: int) -> tuple[list[float], list[str], f
     return asyncio.run(_load(url, sessions, turns))
 
 
-def measure(name: str, stack: Stack, sessions: int, turns: int, timeout_s: float) -> Result:
-    started = time.monotonic()
-    stack.start()
-    try:
-        url = stack.urls()[stack.workers[0].name].replace("http://", "ws://") + "/ws/chat"
-        with SPAWN.Pool(1) as pool:
-            pool.apply_async(load, (url, sessions, 2)).get(timeout=timeout_s)  # warm-up, untimed
-            left = max(60.0, timeout_s - (time.monotonic() - started))
-            latencies, failures, seconds = pool.apply_async(load, (url, sessions, turns)).get(timeout=left)
-    finally:
-        stack.stop()
-    ordered = sorted(latencies)
+def summarise(name: str, runs: list[tuple[list[float], list[str], float]]) -> Result:
+    """One configuration over its rounds: turns/s is the median round's; p50/p95 over every timed turn."""
+    rates = sorted((len(lat) / secs if secs else 0.0, secs, len(lat)) for lat, _, secs in runs)
+    _, seconds, turns = rates[len(rates) // 2]
+    ordered = sorted(x for lat, _, _ in runs for x in lat)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))] if ordered else 0.0
-    return Result(name, len(latencies), len(failures), seconds, statistics.median(ordered) * 1000, p95 * 1000)
+    failed = sum(len(f) for _, f, _ in runs)
+    return Result(name, turns, failed, seconds, statistics.median(ordered) * 1000 if ordered else 0.0, p95 * 1000)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=8, help="concurrent web-chat sessions")
-    parser.add_argument("--turns", type=int, default=15, help="messages per session (timed)")
-    parser.add_argument("--timeout-s", type=float, default=900.0, help="bound for each configuration")
+    parser.add_argument("--turns", type=int, default=15, help="messages per session in each round (timed)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each round loads every configuration once")
+    parser.add_argument("--timeout-s", type=float, default=600.0, help="bound for one round of one configuration")
     parser.add_argument("--only", choices=("sqlite", "pg1", "pg2"), action="append")
     args = parser.parse_args()
-    only = set(args.only or ("sqlite", "pg1", "pg2"))
+    only = list(dict.fromkeys(args.only or ("sqlite", "pg1", "pg2")))
     load_before = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    results: list[Result] = []
+    if {"pg1", "pg2"} & set(only):
+        try:
+            check_postgres(POSTGRES)
+            check_redis(REDIS)
+        except StackError as error:
+            print(f"PostgreSQL/Redis runs skipped: {error}")
+            only = [o for o in only if o == "sqlite"]
+    names = {
+        "sqlite": "SQLite, 1 process",
+        "pg1": "PostgreSQL + Redis, 1 worker",
+        "pg2": "PostgreSQL + Redis, 2 workers",
+    }
+    stacks: dict[str, Stack] = {}
+    databases: list[str] = []
+    runs: dict[str, list[tuple[list[float], list[str], float]]] = {key: [] for key in only}
+    loads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="roadie-scaling-") as tmp:
         root = Path(tmp)
-        if "sqlite" in only:
-            sqlite = Stack(
-                run_dir=root / "sqlite",
-                database_url=f"sqlite:///{root / 'sqlite' / 'data' / 'roadie.sqlite'}",
-                redis_url="",
-                chroma_port=None,
-                workers=[Worker("sqlite", free_port())],
-                scheduler=False,
-            )
-            results.append(measure("SQLite, 1 process", sqlite, args.sessions, args.turns, args.timeout_s))
-        if only & {"pg1", "pg2"}:
-            try:
-                check_postgres(POSTGRES)
-                check_redis(REDIS)
-            except StackError as error:
-                print(f"PostgreSQL/Redis runs skipped: {error}")
-                only -= {"pg1", "pg2"}
-        for key, processes in (("pg1", 1), ("pg2", 2)):
-            if key not in only:
-                continue
-            name = f"roadie_bench_{uuid.uuid4().hex[:8]}"
-            url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
-            ensure_database(url)
-            try:
-                stack = Stack(
+        try:
+            for key in only:  # all configurations run side by side, so every round sees the same host
+                if key == "sqlite":
+                    database, redis_url, prefix = f"sqlite:///{root / key / 'data' / 'roadie.sqlite'}", "", "roadie:"
+                else:
+                    prefix = f"roadie_bench_{uuid.uuid4().hex[:8]}"
+                    database, redis_url = POSTGRES.rsplit("/", 1)[0] + f"/{prefix}", REDIS
+                    ensure_database(database)
+                    databases.append(database)
+                    prefix += ":"
+                stacks[key] = Stack(
                     run_dir=root / key,
-                    database_url=url,
-                    redis_url=REDIS,
-                    redis_prefix=f"{name}:",
+                    database_url=database,
+                    redis_url=redis_url,
+                    redis_prefix=prefix,
                     chroma_port=None,
-                    workers=[Worker(key, free_port(), processes=processes)],
+                    workers=[Worker(key, free_port(), processes=2 if key == "pg2" else 1)],
                     scheduler=False,
                 )
-                label = f"PostgreSQL + Redis, {processes} worker{'s' if processes > 1 else ''}"
-                results.append(measure(label, stack, args.sessions, args.turns, args.timeout_s))
-            finally:
-                drop_database(url)
-                forget_keys(f"{name}:")
+                stacks[key].start()
+            urls = {k: st.urls()[k].replace("http://", "ws://") + "/ws/chat" for k, st in stacks.items()}
+            with SPAWN.Pool(1) as pool:
+                for key in only:  # warm-up, untimed: imports, caches, first queries on every worker
+                    pool.apply_async(load, (urls[key], args.sessions, 2)).get(timeout=args.timeout_s)
+                for n in range(args.rounds):
+                    order = only[n % len(only) :] + only[: n % len(only)]  # who goes first rotates
+                    for key in order:
+                        loads.append(os.getloadavg()[0])
+                        runs[key].append(
+                            pool.apply_async(load, (urls[key], args.sessions, args.turns)).get(timeout=args.timeout_s)
+                        )
+        finally:
+            for st in stacks.values():
+                st.stop()
+            for database in databases:
+                drop_database(database)
+                forget_keys(database.rsplit("/", 1)[1] + ":")
+    results = [summarise(names[key], runs[key]) for key in only if runs[key]]
     load_after = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    print(f"{args.sessions} sessions x {args.turns} turns each, load from another process on loopback")
-    print(f"{'configuration':34} {'turns':>6} {'failed':>6} {'turns/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
-    for r in results:
-        print(f"{r.name:34} {r.turns:6d} {r.failed:6d} {r.per_second:8.1f} {r.p50_ms:8.1f} {r.p95_ms:8.1f}")
+    print(
+        f"{args.rounds} rounds x {args.sessions} sessions x {args.turns} turns, configurations alternating; "
+        f"load from another process on loopback; {os.cpu_count()} cores"
+    )
+    print(
+        f"{'configuration':34} {'turns/s (median round)':>22} {'rounds':>24} {'failed':>6} {'p50 ms':>8} {'p95 ms':>8}"
+    )
+    for key, r in zip([k for k in only if runs[k]], results, strict=True):
+        each = ", ".join(f"{len(lat) / secs:.1f}" for lat, _, secs in runs[key])
+        print(f"{r.name:34} {r.per_second:22.1f} {each:>24} {r.failed:6d} {r.p50_ms:8.1f} {r.p95_ms:8.1f}")
     by = {r.name: r for r in results}
-    one, two = by.get("PostgreSQL + Redis, 1 worker"), by.get("PostgreSQL + Redis, 2 workers")
+    one, two = by.get(names["pg1"]), by.get(names["pg2"])
     if one and two and one.per_second:
-        print(f"scaling 1 → 2 workers: {two.per_second / one.per_second:.2f}x turns/s")
+        ratios = [
+            (len(b[0]) / b[2]) / (len(a[0]) / a[2])
+            for a, b in zip(runs["pg1"], runs["pg2"], strict=True)
+            if a[2] and b[2]
+        ]
+        print(
+            f"scaling 1 → 2 workers: {two.per_second / one.per_second:.2f}x turns/s "
+            f"(round by round: {', '.join(f'{x:.2f}x' for x in ratios)})"
+        )
+    print(f"1-minute load when each round started: {min(loads):.1f}–{max(loads):.1f}")
     print(f"host load before: {load_before}\nhost load after:  {load_after}")
 
 
