@@ -80,7 +80,7 @@ class RedisLocks:
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
-        from redis.exceptions import LockError
+        from redis.exceptions import LockError, RedisError
 
         async with self._local.hold(key):
             lock = self._client.lock(
@@ -89,7 +89,16 @@ class RedisLocks:
                 sleep=LOCK_POLL_S,
                 blocking_timeout=self._wait_s,
             )
-            if not await lock.acquire():
+            held: bool | None
+            try:
+                held = await lock.acquire()
+            except RedisError as error:  # Redis down: this worker's own lock still orders its turns
+                log.warning("conversation lock not shared (Redis: %s); serialised in this worker only", error)
+                held = None
+            if held is None:
+                yield
+                return
+            if not held:
                 raise LockTimeout(f"conversation {conversation_key(key)} stayed locked for {self._wait_s:.0f} s")
             renewing = asyncio.create_task(self._renew(lock))
             try:
@@ -104,22 +113,28 @@ class RedisLocks:
                     log.warning(
                         "a conversation lock expired before its turn ended (turn longer than %s s)", self._expire_s
                     )
+                except RedisError as error:
+                    log.warning("conversation lock not released (Redis: %s); it expires by itself", error)
 
     async def _renew(self, lock: redis.asyncio.lock.Lock) -> None:
         """Reset the lock's time to live every third of it while the turn runs."""
-        from redis.exceptions import LockError
+        from redis.exceptions import LockError, RedisError
 
         while True:
             await asyncio.sleep(self._expire_s / 3)
             try:
                 await lock.reacquire()
-            except LockError:
+            except (LockError, RedisError):
                 log.warning("a conversation lock was lost while its turn ran")
                 return
 
 
 class RedisDeliveries:
-    """Platform message ids remembered in Redis for three days (SET NX EX): shared by every worker."""
+    """Platform message ids remembered in Redis for three days (SET NX EX): shared by every worker.
+
+    If Redis does not answer, `first` raises; the conversation service then records the id in the
+    database instead (shared by the workers too, when that is PostgreSQL).
+    """
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str) -> None:
         self._client = client

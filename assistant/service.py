@@ -192,7 +192,10 @@ class ConversationService:
 
     async def _is_first_delivery(self, inbound: Inbound) -> bool:
         if self._deliveries is not None:
-            return await self._deliveries.first(inbound.key.channel, inbound.message_id)
+            try:
+                return await self._deliveries.first(inbound.key.channel, inbound.message_id)
+            except Exception as error:  # Redis down: the database row does the same job, a little slower
+                log.warning("message id not checked in Redis (%s); recorded in the database", type(error).__name__)
         return await asyncio.to_thread(self._first_delivery, inbound)
 
     def _first_delivery(self, inbound: Inbound) -> bool:

@@ -207,3 +207,23 @@ async def test_a_platform_message_id_is_first_only_once_across_workers(redis_cli
     assert await a.first("whatsapp", "update-7"), "the same id on another channel is another message"
     keys = [key.decode() async for key in redis_client.scan_iter(match=f"{prefix}*")]  # type: ignore[attr-defined]
     assert all("update-7" not in key for key in keys), "keys hold a hash, not the id"
+
+
+async def test_with_redis_down_a_worker_still_answers_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    import redis.asyncio
+
+    down = redis.asyncio.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    locks = RedisLocks(down, "roadie-test:", expire_s=10, wait_s=10)
+    order: list[str] = []
+
+    async def turn(name: str) -> None:
+        async with locks.hold("web:abc"):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.05)
+            order.append(f"{name} out")
+
+    with caplog.at_level(logging.WARNING, logger="assistant.locks"):
+        await asyncio.gather(turn("a"), turn("b"))
+    await down.aclose()
+    assert order == ["a in", "a out", "b in", "b out"], "this worker's own lock still orders the turns"
+    assert "serialised in this worker only" in caplog.text
