@@ -264,6 +264,7 @@ class ConversationService:
                     {"messages": [HumanMessage(content=text)]},
                     config={"configurable": {"thread_id": inbound.key.thread()}},
                     context=TurnContext(caller=caller, services=self.services, message=text),
+                    durability="exit",  # memory written once, when the turn ends: a turn cut short is run again
                 ),
                 timeout=TURN_TIMEOUT_S,
             )
