@@ -44,7 +44,8 @@ from sqlalchemy.engine import make_url
 
 from assistant.outage import UNREACHABLE_ANSWER
 from assistant.stack import Stack, StackError, Worker, check_postgres, check_redis, ensure_database
-from bench.scaling import MESSAGES, drop_database, forget_keys
+from bench.harness import MESSAGES
+from bench.scaling import drop_database, forget_keys
 from tests.servers import Relay, free_port
 
 SPAWN = multiprocessing.get_context("spawn")

@@ -30,23 +30,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.stack import Stack, StackError, Worker, check_postgres, check_redis, ensure_database
+from bench.harness import MESSAGES
 from tests.servers import free_port
 
 SPAWN = multiprocessing.get_context("spawn")
 POSTGRES = os.environ.get("ROADIE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("ROADIE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-MESSAGES = (
-    "any Coldplay shows in Europe?",
-    "what about in May?",
-    "find Metallica concerts",
-    "what about Berlin?",
-    "show me the Taylor Swift tour",
-    "concerts in Lisbon next month",
-    "hi",
-    "what's the weather tomorrow?",
-    "rock concerts in germany",
-    "thanks",
-)
 
 
 @dataclass(frozen=True)

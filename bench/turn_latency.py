@@ -18,22 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from assistant.clock import FixedClock
 from assistant.messages import ConversationKey, Inbound
 from assistant.settings import Settings
+from bench.harness import MESSAGES
 from evals.runner import EVAL_NOW
 from knowledge.embeddings import Embedder
 from main import start_roadie
-
-MESSAGES = (
-    "any Coldplay shows in Europe?",
-    "what about in May?",
-    "find Metallica concerts",
-    "what about Berlin?",
-    "show me the Taylor Swift tour",
-    "concerts in Lisbon next month",
-    "hi",
-    "what's the weather tomorrow?",
-    "beyonce in paris??",
-    "rock concerts in germany",
-)
 
 
 async def run(turns: int) -> None:
