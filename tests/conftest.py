@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -90,3 +91,27 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def own_logging() -> Iterator[None]:
+    """For tests that run `main.main` in-process: it sets up logging as a process of its own would, and
+    the test session gets its handlers, filters and levels back afterwards."""
+    root = logging.getLogger()
+    touched = [root, *(logging.getLogger(name) for name in ("httpx", "httpcore", "apscheduler", "uvicorn"))]
+    saved = [(logger, list(logger.handlers), logger.level, logger.propagate) for logger in touched]
+    filters = {id(h): list(h.filters) for h in root.handlers}
+    try:
+        yield
+    finally:
+        for logger, handlers, level, propagate in saved:
+            for handler in list(logger.handlers):
+                if handler not in handlers:
+                    logger.removeHandler(handler)
+                    handler.close()
+            for handler in handlers:
+                if handler not in logger.handlers:
+                    logger.addHandler(handler)
+                handler.filters[:] = filters.get(id(handler), handler.filters)
+            logger.setLevel(level)
+            logger.propagate = propagate

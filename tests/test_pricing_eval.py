@@ -67,6 +67,7 @@ def test_the_split_holds_out_whole_flights(tmp_path: Path) -> None:
     assert any(True in sides for sides in by_flight.values())
 
 
+@pytest.mark.usefixtures("own_logging")
 def test_forecast_eval_command_prints_json_with_a_separate_train_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
