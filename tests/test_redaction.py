@@ -36,6 +36,8 @@ def deployment(**more: Any) -> Settings:
 def redacted(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """caplog with Roadie's redaction installed on the root handlers (caplog's among them), removed afterwards."""
     caplog.set_level(logging.DEBUG)
+    for name in ("roadie", "aiohttp.client", "httpx", "slack_sdk"):  # whatever earlier tests left them at
+        caplog.set_level(logging.DEBUG, logger=name)
     installed = install_redaction(deployment())
     try:
         yield caplog
