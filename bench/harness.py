@@ -205,8 +205,8 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 600.0) -> bool:
 def failed_turns(base_url: str) -> int:
     """Roadie's count of turns that ended in an error answer (from /metrics)."""
     metrics = httpx.get(f"{base_url}/metrics").text
-    line = next(x for x in metrics.splitlines() if x.startswith("roadie_turn_failures_total "))
-    return int(line.split()[1])
+    failed = [x for x in metrics.splitlines() if x.startswith("roadie_turns_total{") and 'outcome="failed"' in x]
+    return sum(int(float(x.split()[-1])) for x in failed)
 
 
 def measure(
