@@ -82,4 +82,5 @@ class Reply:
     image: str | None = None
     document: str | None = None
     poll: Poll | None = None
+    closes_poll: str | None = None  # the poll this message announces closed: channels stop their native poll
     tool_calls: list[ToolCall] = field(default_factory=list)

@@ -206,7 +206,7 @@ def _identity_on(session: Session, person_id: int, channel: str) -> tuple[str, s
 
 
 def payload_of(reply: Reply) -> dict[str, Any]:
-    """The JSON kept for a reply: text, buttons, poll, image and document (not the turn's tool calls)."""
+    """The JSON kept for a reply: text, buttons, poll, image, document and a closed poll (not the tool calls)."""
     return {
         "text": reply.text,
         "buttons": [{"label": b.label, "value": b.value} for b in reply.buttons],
@@ -217,6 +217,7 @@ def payload_of(reply: Reply) -> dict[str, Any]:
         ),
         "image": reply.image,
         "document": reply.document,
+        "closes_poll": reply.closes_poll,
     }
 
 
@@ -229,6 +230,7 @@ def reply_of(payload: Mapping[str, Any]) -> Reply:
         image=payload.get("image"),
         document=payload.get("document"),
         poll=Poll(poll["poll_id"], poll["question"], tuple(poll["options"])) if poll else None,
+        closes_poll=payload.get("closes_poll"),
     )
 
 

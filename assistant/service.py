@@ -325,6 +325,7 @@ class ConversationService:
         poll: Poll | None = None
         image: str | None = None
         document: str | None = None
+        closes_poll: str | None = None
         for message in turn:
             if isinstance(message, ToolMessage) and isinstance(message.artifact, dict):
                 buttons = [Button(b["label"], b["value"]) for b in message.artifact.get("buttons", [])] or buttons
@@ -337,6 +338,9 @@ class ConversationService:
                 handed = (message.artifact.get("data") or {}).get("document")
                 if isinstance(handed, str):
                     document = handed  # a file for the person, such as their data export
+                closed = (message.artifact.get("data") or {}).get("closes_poll")
+                if isinstance(closed, str):
+                    closes_poll = closed  # a vote that ended: native polls are stopped
         final = next((m for m in reversed(turn) if isinstance(m, AIMessage) and not m.tool_calls), None)
         text = str(final.content) if final is not None else ""
         question = next(
@@ -353,7 +357,15 @@ class ConversationService:
             text = f"{text}\n\n{question}" if text else question
         if final is not None and isinstance(final.additional_kwargs.get(BUTTONS_KEY), list):
             buttons = [Button(b["label"], b["value"]) for b in final.additional_kwargs[BUTTONS_KEY]]
-        return Reply(text or "Done.", buttons=buttons, poll=poll, image=image, document=document, tool_calls=calls)
+        return Reply(
+            text or "Done.",
+            buttons=buttons,
+            poll=poll,
+            image=image,
+            document=document,
+            closes_poll=closes_poll,
+            tool_calls=calls,
+        )
 
     def _log_turn(
         self, inbound: Inbound, caller: Caller | None, reply: Reply, ok: bool, latency_ms: int, keep: str | None

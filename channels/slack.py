@@ -36,7 +36,10 @@ CHANNEL = "slack"
 MAX_BODY_BYTES = 128 * 1024  # events, button presses and slash commands are a few KB; anything bigger is not Slack
 PER_CHANNEL_INTERVAL_S = 1.0  # chat.postMessage: about one message per second per channel
 OVERALL_PER_S = 20.0
-TURNS_AT_ONCE = 4  # more turns in flight only slow the acks on the shared event loop; the rest wait their turn
+# Turns in flight, as on Telegram and WhatsApp: offline planner turns are CPU-bound in this interpreter, so one at a
+# time loses no throughput and keeps acks quick; an LLM's turns mostly wait on the network, so several overlap.
+TURNS_AT_ONCE_OFFLINE = 1
+TURNS_AT_ONCE_LLM = 8
 NOT_A_MEMBER = {"not_in_channel", "channel_not_found"}
 NO_LOOKUPS = {"missing_scope", "not_allowed_token_type", "unknown_method"}  # users.info will never work with this app
 BUTTON_ACTION = re.compile(rf"^{ACTION_PREFIX}(button|vote)_\d+$")
@@ -109,7 +112,7 @@ class SlackChannel:
         self._requests = AsyncSlackRequestHandler(self.app)
         self._handle: Handler | None = None
         self._people: People | None = None
-        self._turns = BackgroundTurns(turns_at_once=TURNS_AT_ONCE)
+        self._turns = BackgroundTurns(turns_at_once=TURNS_AT_ONCE_LLM if settings.uses_llm else TURNS_AT_ONCE_OFFLINE)
         self._chores: set[asyncio.Task[None]] = set()
         self._pacer = Pacer(PER_CHANNEL_INTERVAL_S, OVERALL_PER_S)
         self._names: Lru[str, str] = Lru()  # user id → the name Slack shows ("" when they set none)

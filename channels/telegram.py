@@ -173,6 +173,7 @@ class TelegramChannel:
         self._pacer = Pacer(interval=PER_CHAT_INTERVAL_S, overall_per_s=OVERALL_PER_S)
         self._buttons = ButtonValues()
         self._polls: Lru[str, SentPoll] = Lru()
+        self._poll_messages: Lru[str, int] = Lru()  # "Roadie poll id:chat id" → the native poll's message
         router = Router(name="roadie")
         router.message.register(self._on_message)
         router.callback_query.register(self._on_button)
@@ -408,6 +409,8 @@ class TelegramChannel:
             reply_to = None
         if reply.poll is not None:
             await self._send_poll(target, reply)
+        if reply.closes_poll:
+            await self._stop_poll(target, reply.closes_poll)
         if reply.document:
             await self._send_document(target, reply.document)
 
@@ -471,8 +474,25 @@ class TelegramChannel:
         if sent.poll is not None:
             kept = SentPoll(poll.poll_id, target.chat_id, target.thread_id)
             self._polls.put(sent.poll.id, kept)
+            self._poll_messages.put(f"{poll.poll_id}:{target.chat_id}", sent.message_id)
             if self._people is not None:
                 await self._people.remember(self.name, f"poll:{sent.poll.id}", json.dumps(asdict(kept)))
+                await self._people.remember(
+                    self.name, f"poll-message:{poll.poll_id}:{target.chat_id}", str(sent.message_id)
+                )
+
+    async def _stop_poll(self, target: Target, poll_id: str) -> None:
+        """Close the native poll Roadie sent to this chat for `poll_id`, so nobody votes on a decided question."""
+        message_id = self._poll_messages.get(f"{poll_id}:{target.chat_id}")
+        if message_id is None and self._people is not None:
+            kept = await self._people.recall(self.name, f"poll-message:{poll_id}:{target.chat_id}")
+            message_id = int(kept) if kept and kept.isdigit() else None
+        if message_id is None:
+            return  # this chat got the vote as text (or never saw it)
+        try:
+            await self._paced(target.chat_id, lambda: self.bot.stop_poll(target.chat_id, message_id))
+        except TelegramBadRequest as error:  # closed already: by an earlier announcement, or by hand
+            log.info("telegram: poll %s in chat %s was not stopped: %s", poll_id, target.chat_id, error.message)
 
     @staticmethod
     def _replying(message_id: int | None) -> ReplyParameters | None:

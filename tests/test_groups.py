@@ -90,9 +90,14 @@ async def test_four_friends_on_two_channels_vote_book_share_and_settle(roadie: R
     assert "2 of 4 have voted" in await f.text("cy", "vote POLL 2")
     assert "2 of 4 have voted" in await f.text("cy", "vote POLL 2"), "a second vote by the same person counts once"
     assert "3 of 4 have voted" in await f.text("dana", "vote POLL 1")
-    closed = await f.text("ana", "vote POLL 1")
-    assert "Everyone has voted" in closed
-    assert "**Brussels 28 May** wins (Brussels 28 May 3, Munich 24 April 1)" in closed
+    closed = await f.say("ana", "vote POLL 1")
+    assert "Everyone has voted" in closed.text
+    assert "**Brussels 28 May** wins (Brussels 28 May 3, Munich 24 April 1)" in closed.text
+    assert closed.closes_poll == f.poll, "the group chat's native poll is stopped with the result"
+    with roadie.services.db.session() as session:
+        result = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "poll_closed")).one()
+        assert (result.channel, result.address) == ("whatsapp", "dana")
+        assert result.payload["closes_poll"] == f.poll
     assert "has closed" in await f.text("ben", "vote POLL 2")
     assert f.count(PollVote) == 4
 

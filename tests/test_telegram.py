@@ -554,6 +554,12 @@ async def test_a_telegram_group_creates_a_trip_group_joins_it_and_decides_by_nat
     result = await group.deliver(vote_update(native["id"], ana, "Ana", 1))
     assert "Everyone has voted" in result
     assert "<b>Brussels 28 May</b> wins (Brussels 28 May 2, Munich 24 April 1)" in result
+    [stopped] = await eventually(lambda: fake.called("stopPoll", group.chat_id))
+    assert stopped["message_id"] == fake.poll_message(native["id"]), "the decided poll is closed in the chat"
+    assert fake.polls[native["id"]]["is_closed"]
+    late = await group.deliver(vote_update(native["id"], ben, "Ben", 1))  # a vote that raced the close
+    assert "That poll has closed, so the vote wasn't counted" in late
+    assert len(fake.called("stopPoll", group.chat_id)) == 1, "stopped once; asking again is refused and ignored"
     with app_roadie(app).services.db.session() as session:
         votes = session.scalar(
             select(func.count()).select_from(PollVote).join(GroupPoll).where(GroupPoll.group_id == planned.id)
@@ -568,8 +574,8 @@ async def test_a_telegram_group_creates_a_trip_group_joins_it_and_decides_by_nat
     await asyncio.sleep(1.0)
     said = group.answers()
     assert not [t for t in said if "Dev" in t or "time off" in t]
-    # Created, Ben's welcome, Cy joined, the poll's text, four votes (the last with the result): nothing else.
-    assert len(said) == 8, said
+    # Created, Ben's welcome, Cy joined, the poll's text, four votes (the last with the result), the late vote.
+    assert len(said) == 9, said
     assert len(fake.called("sendPoll", group.chat_id)) == 1
 
 

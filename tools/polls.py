@@ -52,7 +52,7 @@ def close(session: Session, ctx: TurnContext, poll: GroupPoll, group: TripGroup)
         top = max(votes.values())
         poll.winner = min(i for i, n in votes.items() if n == top)
     text = result_text(poll, votes)
-    tell_group(session, ctx, group, "poll_closed", Reply(text), f"poll:{poll.id}:closed")
+    tell_group(session, ctx, group, "poll_closed", Reply(text, closes_poll=poll.reference), f"poll:{poll.id}:closed")
     return text
 
 
@@ -229,6 +229,7 @@ def cast_vote(runtime: ToolRuntime[Any, Any], poll: str, option: int) -> ToolAns
             return ToolAnswer(
                 "That poll has closed, so the vote wasn't counted. " + result_text(found, tally(session, found)),
                 ok=False,
+                data={"poll": found.reference, "closed": True, "closes_poll": found.reference},
             )
         if not 1 <= option <= len(found.options):
             raise UserFacingError(
@@ -251,4 +252,6 @@ def cast_vote(runtime: ToolRuntime[Any, Any], poll: str, option: int) -> ToolAns
             text += " Everyone has voted. " + close(session, ctx, found, group)
         else:
             text += f" {len(voters & everyone)} of {len(everyone)} have voted."
-        return ToolAnswer(text, data={"poll": found.reference, "closed": found.status == "closed"})
+        closed = found.status == "closed"
+        data = {"poll": found.reference, "closed": closed} | ({"closes_poll": found.reference} if closed else {})
+        return ToolAnswer(text, data=data)

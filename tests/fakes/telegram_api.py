@@ -108,6 +108,7 @@ class FakeTelegram:
         self._ids = itertools.count(1000)
         self.polls: dict[str, dict[str, Any]] = {}
         self._poll_chats: dict[str, int] = {}
+        self._poll_messages: dict[tuple[int, int], str] = {}  # (chat id, message id) → poll id
         self.app = FastAPI()
         self.app.add_api_route("/bot{token}/{method}", self._api, methods=["GET", "POST"])
         self.app.add_api_route("/calls", self._list_calls, methods=["GET"])
@@ -138,6 +139,11 @@ class FakeTelegram:
         """The polls sent to `chat_id` (as Telegram answered sendPoll, with their Telegram poll ids), oldest first."""
         with self._lock:
             return [self.polls[p] for p, chat in self._poll_chats.items() if chat == chat_id]
+
+    def poll_message(self, poll_id: str) -> int:
+        """The message id of the native poll `poll_id` (what stopPoll names it by)."""
+        with self._lock:
+            return next(message for (_, message), poll in self._poll_messages.items() if poll == poll_id)
 
     def wait_for(self, method: str, count: int = 1, chat_id: int | None = None, timeout_s: float = 30.0) -> list[Call]:
         """Block until `count` successful calls of `method` arrived (bounded by `timeout_s`), and return them."""
@@ -258,6 +264,12 @@ class FakeTelegram:
                         return "Bad Request: BUTTON_DATA_INVALID"
         if method == "sendPoll" and not 2 <= len(params.get("options", [])) <= 12:
             return "Bad Request: poll must have 2-12 options"
+        if method == "stopPoll":
+            poll = self._poll_at(params)
+            if poll is None:
+                return "Bad Request: message with poll to stop not found"
+            if poll["is_closed"]:
+                return "Bad Request: poll has already been closed"
         return ""
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -342,10 +354,24 @@ class FakeTelegram:
             "allows_revoting": bool(params.get("allows_revoting", False)),
             "members_only": False,
         }
+        message = self._message(params, poll=poll)
         with self._lock:
             self.polls[poll["id"]] = poll
             self._poll_chats[poll["id"]] = int(params["chat_id"])
-        return self._message(params, poll=poll)
+            self._poll_messages[(int(params["chat_id"]), message["message_id"])] = poll["id"]
+        return message
+
+    def _poll_at(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        key = (int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
+        with self._lock:
+            return self.polls.get(self._poll_messages.get(key, ""))
+
+    def _m_stopPoll(self, params: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
+        poll = self._poll_at(params)
+        assert poll is not None  # _problem refused the others
+        with self._lock:
+            poll["is_closed"] = True
+            return dict(poll)
 
     def _m_answerCallbackQuery(self, params: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> bool:
         return True
