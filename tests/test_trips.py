@@ -89,6 +89,34 @@ async def test_follow_near_me_plan_book_list_cancel(chat: FakeChannel, roadie: R
         assert booking.refund_minor == booking.total_minor
 
 
+async def test_a_show_called_off_is_refunded_in_full_whenever_the_trip_is_cancelled(
+    chat: FakeChannel, roadie: Roadie
+) -> None:
+    plan = await say(chat, "plan a trip to the Taylor Swift show in Lisbon for 2 from London")
+    assert "Quote **Q-" in plan
+    await say(chat, "book it")
+    booked = await say(chat, "yes")
+    found = re.search(r"Reference \*\*(RD-[A-Z0-9]{6})\*\*", booked)
+    assert found, booked
+    with roadie.services.db.write_session() as session:
+        booking = session.scalars(select(Booking).where(Booking.reference == found.group(1))).one()
+        booking.event.status = "cancelled"  # the venue called it off
+        show = booking.event.starts_at
+    clock = roadie.services.clock
+    assert isinstance(clock, FixedClock)
+    try:
+        clock.set(show - timedelta(hours=30))  # inside 48 hours: normally no refund at all
+        asked = await say(chat, f"cancel {found.group(1)}")
+        assert "a full refund, as the show was cancelled" in asked
+        done = await say(chat, "yes")
+        assert f"Cancelled **{found.group(1)}**" in done
+    finally:
+        clock.set(NOW)
+    with roadie.services.db.session() as session:
+        booking = session.scalars(select(Booking).where(Booking.reference == found.group(1))).one()
+        assert (booking.status, booking.refund_minor) == ("cancelled", booking.total_minor)
+
+
 async def test_prices_follow_the_travellers_currency(chat: FakeChannel) -> None:
     assert "prices in **GBP**" in await say(chat, "show prices in pounds")
     plan = await say(chat, "plan a trip to Taylor Swift in Lisbon for 2 from Paris")

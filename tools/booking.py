@@ -58,9 +58,11 @@ class DemoPayments:
 PAYMENTS: PaymentProvider = DemoPayments()
 
 
-def refund_for(booking: Booking, starts_at: datetime, now: datetime) -> tuple[int, str]:
+def refund_for(booking: Booking, event: Event, now: datetime) -> tuple[int, str]:
     """The refund the policy gives for cancelling now, and the rule that applied."""
-    left = starts_at - now
+    if event.status == "cancelled":
+        return booking.total_minor, "a full refund, as the show was cancelled"
+    left = event.starts_at - now
     if left >= FULL_REFUND_BEFORE:
         return booking.total_minor, "a full refund, as the show is more than 14 days away"
     if left >= HALF_REFUND_BEFORE:
@@ -403,7 +405,7 @@ def cancel_booking(runtime: ToolRuntime[Any, Any], reference: str | None = None,
             active = [
                 b
                 for b in session.scalars(mine.where(Booking.status != "cancelled").order_by(Booking.created_at.desc()))
-                if b.event is not None and b.event.starts_at > now
+                if b.event is not None and (b.event.starts_at > now or b.event.status == "cancelled")
             ]
             chosen = [b for b in active if b.reference == pending] or active
             if not chosen:
@@ -422,11 +424,11 @@ def cancel_booking(runtime: ToolRuntime[Any, Any], reference: str | None = None,
             return ToolAnswer(
                 f"Booking **{booking.reference}** is already cancelled.", data={"booking": booking.reference}
             )
-        if event.starts_at <= now:
+        if event.starts_at <= now and event.status != "cancelled":
             raise UserFacingError(
                 f"The show for **{booking.reference}** has already happened, so it can't be cancelled."
             )
-        refund, rule = refund_for(booking, event.starts_at, now)
+        refund, rule = refund_for(booking, event, now)
         if not (confirm and confirmation.claim(session, ctx, "cancel_booking", booking.reference)):
             confirmation.ask(session, ctx, "cancel_booking", booking.reference)
             return ToolAnswer(
