@@ -79,9 +79,14 @@ class BackgroundTurns:
     """
 
     def __init__(
-        self, turns_at_once: int | None = None, quiet_s: float = QUIET_S, wait_at_most_s: float = WAIT_AT_MOST_S
+        self,
+        turns_at_once: int | None = None,
+        quiet_s: float = QUIET_S,
+        wait_at_most_s: float = WAIT_AT_MOST_S,
+        grace_s: float = 30.0,
     ) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._grace_s = grace_s
         self._slots = asyncio.Semaphore(turns_at_once) if turns_at_once else None
         self._quiet_s = quiet_s
         self._wait_at_most_s = wait_at_most_s
@@ -117,10 +122,10 @@ class BackgroundTurns:
     def pending(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, grace_s: float = 30.0) -> None:
-        """Wait for running turns to finish (cancelled after `grace_s` seconds)."""
+    async def drain(self, grace_s: float | None = None) -> None:
+        """Wait for running turns to finish (cancelled after `grace_s` seconds, by default the shutdown grace)."""
         if not self._tasks:
             return
-        _, running = await asyncio.wait(set(self._tasks), timeout=grace_s)
+        _, running = await asyncio.wait(set(self._tasks), timeout=self._grace_s if grace_s is None else grace_s)
         for task in running:
             task.cancel()

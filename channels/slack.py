@@ -112,7 +112,10 @@ class SlackChannel:
         self._requests = AsyncSlackRequestHandler(self.app)
         self._handle: Handler | None = None
         self._people: People | None = None
-        self._turns = BackgroundTurns(turns_at_once=TURNS_AT_ONCE_LLM if settings.uses_llm else TURNS_AT_ONCE_OFFLINE)
+        self._turns = BackgroundTurns(
+            turns_at_once=TURNS_AT_ONCE_LLM if settings.uses_llm else TURNS_AT_ONCE_OFFLINE,
+            grace_s=settings.shutdown_grace_s,
+        )
         self._chores: set[asyncio.Task[None]] = set()
         self._pacer = Pacer(PER_CHANNEL_INTERVAL_S, OVERALL_PER_S)
         self._names: Lru[str, str] = Lru()  # user id → the name Slack shows ("" when they set none)

@@ -159,7 +159,13 @@ class TelegramChannel:
     name = "telegram"
 
     def __init__(
-        self, bot: Bot, secret: str, media_dir: Path, public_base_url: str = "", turns_at_once: int = 1
+        self,
+        bot: Bot,
+        secret: str,
+        media_dir: Path,
+        public_base_url: str = "",
+        turns_at_once: int = TURNS_AT_ONCE_OFFLINE,
+        grace_s: float = 30.0,
     ) -> None:
         self.bot = bot
         self.username = ""
@@ -168,7 +174,7 @@ class TelegramChannel:
         self._webhook_url = f"{public_base_url.rstrip('/')}{WEBHOOK_PATH}" if public_base_url else ""
         self._handle: Handler | None = None
         self._people: People | None = None
-        self._turns = BackgroundTurns(turns_at_once=turns_at_once)
+        self._turns = BackgroundTurns(turns_at_once=turns_at_once, grace_s=grace_s)
         self._chores: set[asyncio.Task[None]] = set()
         self._pacer = Pacer(interval=PER_CHAT_INTERVAL_S, overall_per_s=OVERALL_PER_S)
         self._buttons = ButtonValues()
@@ -197,6 +203,8 @@ class TelegramChannel:
             settings.telegram_webhook_secret.get_secret_value(),
             settings.data_dir / "media",
             settings.public_base_url,
+            turns_at_once=TURNS_AT_ONCE_LLM if settings.uses_llm else TURNS_AT_ONCE_OFFLINE,
+            grace_s=settings.shutdown_grace_s,
         )
 
     def install(self, app: FastAPI) -> None:

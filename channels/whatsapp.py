@@ -221,7 +221,10 @@ class WhatsAppChannel:
         self.clock: Clock = clock or SystemClock()
         self._validator = RequestValidator(self._auth_token)
         self._pacer = Pacer(PER_NUMBER_INTERVAL_S, OVERALL_PER_S)
-        self._turns = BackgroundTurns(turns_at_once=TURNS_AT_ONCE_LLM if settings.uses_llm else TURNS_AT_ONCE_OFFLINE)
+        self._turns = BackgroundTurns(
+            turns_at_once=TURNS_AT_ONCE_LLM if settings.uses_llm else TURNS_AT_ONCE_OFFLINE,
+            grace_s=settings.shutdown_grace_s,
+        )
         self._options = RecentOptions()
         self._media_acks = RecentIds()
         self._handle: Handler | None = None

@@ -53,3 +53,26 @@ async def test_a_steady_stream_still_gets_answers_at_most_wait_at_most_s_late() 
     assert started[0] - first < 0.3
     await turns.drain()
     assert len(started) == 20
+
+
+async def test_stopping_gives_a_stuck_turn_the_shutdown_grace_and_no_more() -> None:
+    turns = BackgroundTurns(turns_at_once=1, quiet_s=0.0, grace_s=0.3)
+    cancelled = asyncio.Event()
+
+    async def handle(message: Inbound) -> Reply:
+        try:
+            await asyncio.sleep(60)  # a turn stuck on a dead upstream
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return Reply("never")
+
+    async def deliver(reply: Reply) -> None:
+        return None
+
+    turns.run(handle, inbound(1), deliver)
+    await asyncio.sleep(0.05)
+    stopping = time.monotonic()
+    await turns.drain()
+    assert time.monotonic() - stopping < 5, "the worker stops after its grace, not after the turn's minute"
+    await asyncio.wait_for(cancelled.wait(), 1)
