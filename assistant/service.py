@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -35,6 +36,26 @@ PRIVACY_COMMANDS = (
     (re.compile(r"^/?(export|export_my_data|my_data|mydata)$", re.I), "export my data"),
     (re.compile(r"^/?(delete_my_data|deletemydata|delete_me|forget_me)$", re.I), "delete my data"),
 )
+
+
+def _memory_line(message: BaseMessage) -> dict[str, str] | None:
+    """One remembered message as a person reads it in their export: who said it, and what."""
+    text = message.content if isinstance(message.content, str) else json.dumps(message.content, ensure_ascii=False)
+    if isinstance(message, HumanMessage):
+        return {"from": "you", "text": text}
+    if isinstance(message, ToolMessage):
+        return {"from": f"tool {message.name or ''}".strip(), "text": text}
+    if isinstance(message, AIMessage):
+        calls = ", ".join(c["name"] for c in message.tool_calls)
+        return {"from": "roadie", "text": text or f"(used {calls})"} if text or calls else None
+    return None
+
+
+def _add_to_export(path: Path, memory: dict[str, list[dict[str, str]]]) -> None:
+    """Add the conversations' messages to an export file `export_my_data` wrote."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["conversation_memory"] = memory
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
 
 
 class ConversationService:
@@ -286,10 +307,35 @@ class ConversationService:
         observe_turn(inbound.key.channel, seconds, ok, self._this_turn(messages))
         self.turns += 1
         self.failures += 0 if ok else 1
+        await self._export_memory(messages, inbound)
         if await self._forget_erased(messages, inbound):
             caller = None  # the person is gone: their turn is logged with no person and no conversation
         await asyncio.to_thread(self._log_turn, inbound, caller, reply, ok, latency_ms, keep)
         return reply
+
+    async def _export_memory(self, messages: list[BaseMessage], inbound: Inbound) -> None:
+        """After "export my data" ran: add the messages of each of that person's conversations to their file."""
+        exported = next(
+            (
+                (m.artifact["data"]["document"], m.artifact["data"]["exported"])
+                for m in self._this_turn(messages)
+                if isinstance(m, ToolMessage)
+                and isinstance(m.artifact, dict)
+                and isinstance((m.artifact.get("data") or {}).get("exported"), dict)
+            ),
+            None,
+        )
+        checkpointer = getattr(self._agents[inbound.role], "checkpointer", None)
+        if exported is None or checkpointer is None:
+            return
+        document, found = exported
+        memory: dict[str, list[dict[str, str]]] = {}
+        for thread in found.get("threads", []):
+            kept = await checkpointer.aget_tuple({"configurable": {"thread_id": thread}})
+            said = (kept.checkpoint.get("channel_values") or {}).get("messages", []) if kept else []
+            memory[thread] = [line for line in map(_memory_line, said) if line is not None]
+        path = self.services.settings.data_dir / "media" / str(document).removeprefix("/media/")
+        await asyncio.to_thread(_add_to_export, path, memory)
 
     async def _forget_erased(self, messages: list[BaseMessage], inbound: Inbound) -> bool:
         """After "delete my data" ran: drop the conversation memory of every chat of that person (True if it ran)."""

@@ -101,6 +101,13 @@ async def test_export_my_data_hands_over_a_json_file_of_everything_roadie_holds(
     assert all(e["person_id"] == data["profile"]["id"] for e in data["conversation_log"])
     assert person_of(roadie, "ben") not in {f["person_id"] for f in data["follows"]}
     assert "ben" not in path.read_text(encoding="utf-8")
+    [(thread, said)] = data["conversation_memory"].items()
+    assert thread == data["conversation_log"][-1]["conversation"], "the messages Roadie remembers, by conversation"
+    mine = [line["text"] for line in said if line["from"] == "you"]
+    assert mine[0] == "follow Coldplay"
+    assert mine[-1] == "export my data"
+    assert any(line["from"] == "roadie" and "Booked!" in line["text"] for line in said)
+    assert "Metallica" not in json.dumps(data["conversation_memory"]), "nothing from Ben's conversation"
 
 
 @pytest.mark.parametrize(

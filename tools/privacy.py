@@ -195,6 +195,7 @@ def export_my_data(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:
         data["exported_at"] = ctx.services.clock.now().isoformat()
         path = write_export(settings.data_dir / "media", data, ctx.services.clock.now().date())
         log_event(session, ctx, "privacy", "export_my_data", {"export": path})
+        threads = {e["conversation"] for e in data["conversation_log"] if e["conversation"]}
     link = (settings.public_base_url.rstrip("/") + path) if settings.public_base_url else path
     counts = ", ".join(
         f"{len(data[k])} {k.replace('_', ' ')}" for k in ("bookings", "quotes", "follows", "price_watches", "groups")
@@ -203,7 +204,8 @@ def export_my_data(runtime: ToolRuntime[Any, Any]) -> ToolAnswer:
         f"Here is everything Roadie holds on you, as a JSON file ({counts}, plus your profile, linked apps, "
         f"conversation log and messages): {link}\nThe link works for 24 hours; keep it to yourself. "
         'Say "delete my data" if you want Roadie to forget you.',
-        data={"document": path},
+        # The service adds the conversations' memory (the messages themselves) to the file after the turn.
+        data={"document": path, "exported": {"threads": sorted(threads | {ctx.caller.conversation})}},
     )
 
 
