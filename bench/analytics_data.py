@@ -164,7 +164,8 @@ def generate(db: Database, now: datetime, sizes: Sizes = Sizes(), seed_value: in
     people = np.arange(first_person, first_person + sizes.people)
     report["people_s"] = time.perf_counter() - step
 
-    # Bookings for shows on sale at the time (up to 300 days ahead), 6% cancelled later.
+    # Bookings for shows on sale at the time (up to 300 days ahead), 6% cancelled within 30 days of booking — those
+    # whose cancellation would come after "now" are not cancelled yet.
     step = time.perf_counter()
     n = sizes.bookings
     made = _moments(rng, n, now, sizes.days)
@@ -174,10 +175,10 @@ def generate(db: Database, now: datetime, sizes: Sizes = Sizes(), seed_value: in
     tickets = rng.integers(1, 5, n)
     flights = rng.random(n) < 0.7
     total = tickets * rng.integers(50, 300, n) * 100 + flights * rng.integers(100, 600, n) * 100
-    cancelled = rng.random(n) < 0.06
-    refund = np.where(cancelled, np.where(rng.random(n) < 0.7, total, total // 2), 0)
     now_us = np.datetime64(now.replace(tzinfo=None), "us")
-    cancelled_at = np.minimum(made + (rng.random(n) * 30 * US_PER_DAY).astype("timedelta64[us]"), now_us)
+    cancelled_at = made + (rng.random(n) * 30 * US_PER_DAY).astype("timedelta64[us]")
+    cancelled = (rng.random(n) < 0.06) & (cancelled_at < now_us)
+    refund = np.where(cancelled, np.where(rng.random(n) < 0.7, total, total // 2), 0)
     airports = np.array(sorted({v.airport for v in VENUES}))
     origin, destination = rng.integers(0, len(airports), n), rng.integers(0, len(airports), n)
     routes = np.char.add(np.char.add(airports[origin], "-"), airports[destination])

@@ -497,8 +497,9 @@ class TelegramChannel:
             message_id = int(kept) if kept and kept.isdigit() else None
         if message_id is None:
             return  # this chat got the vote as text (or never saw it)
+        stopping = partial(self.bot.stop_poll, target.chat_id, message_id)
         try:
-            await self._paced(target.chat_id, lambda: self.bot.stop_poll(target.chat_id, message_id))
+            await self._paced(target.chat_id, stopping)
         except TelegramBadRequest as error:  # closed already: by an earlier announcement, or by hand
             log.info("telegram: poll %s in chat %s was not stopped: %s", poll_id, target.chat_id, error.message)
 

@@ -458,6 +458,20 @@ async def test_rollups_follow_new_bookings_cancellations_and_late_log_rows(roadi
     )[0][0]
     assert f"**{show_value(MONEY, expected)}**" in second.text.split("\n")[0]
     assert first.text.split("\n")[0] != second.text.split("\n")[0]
+    by_artist = await chat.say("revenue by artist last month", user="ops-d", role="staff")
+    assert by_artist is not None
+    rows = _sql(
+        roadie,
+        Question(
+            "",
+            f"SELECT a.name, SUM(b.total_minor - b.refund_minor) AS n FROM booking b {SHOWS} "
+            "WHERE b.created_at >= :lo AND b.created_at < :hi GROUP BY a.name ORDER BY n DESC, a.name",
+            D(2026, 10, 1),
+            D(2026, 11, 1),
+        ),
+    )
+    shown = [r[:2] for r in table_rows(by_artist)]
+    assert shown == [[name, show_value(MONEY, value)] for name, value in rows[: len(shown)]], "today's refund included"
     searches = await chat.say("searches last month", user="ops-c", role="staff")
     count = _sql(
         roadie,

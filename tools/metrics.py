@@ -144,6 +144,12 @@ DIMENSIONS: dict[str, str] = {
     "month": "Month",
 }
 ENTITY_FILTERS = ("artist", "city", "country", "venue")
+ENTITY_COLUMNS: dict[str, Any] = {
+    "artist": Artist.name,
+    "city": Venue.city,
+    "country": Venue.country,
+    "venue": Venue.name,
+}
 FILTERS = (*ENTITY_FILTERS, "route", "channel")
 SOURCE_DIMS: dict[str, tuple[str, ...]] = {
     "bookings": (*ENTITY_DIMS, "route", "channel", *TIME_DIMS),
@@ -379,7 +385,7 @@ def run_query(
     value = VALUES[query.metric]
     by = query.by
     labels: dict[Key, str] = {}
-    if by in ENTITY_DIMS and by != "event":
+    if by in ENTITY_DIMS and by != "event" and query.spec.source != "bookings":  # bookings are grouped in SQL
         parts = _regroup(session, parts, by, query.spec.source)
     if query.spec.source == "latency" and by == "day":  # rows hold the days' stored medians: the total is asked
         whole = _combine("latency", list(source(session, query.without_dimension(), coverage, today).values()))
@@ -535,17 +541,16 @@ def _add(source: str, into: Parts, key: Key, more: Any) -> None:
         into[key] = _combine(source, [have, more])
 
 
-# Entities: shows are grouped by id in SQL and rolled up to artist, city, country or venue here.
+# Entities: shows are grouped by id in SQL and rolled up to artist, city, country or venue here (bookings: in SQL).
 
 
 def show_facts(session: Session, ids: Iterable[int], by: str) -> dict[int, str]:
     """What each show id is by `by`: its artist, city, country or venue, or (by "event") a readable label."""
     wanted = sorted({i for i in ids if i is not None})
-    columns: dict[str, Any] = {"artist": Artist.name, "city": Venue.city, "country": Venue.country, "venue": Venue.name}
     if by == "event":
         stmt = select(Event.id, Artist.name, Venue.city, Event.starts_at, Venue.timezone)
     else:
-        stmt = select(Event.id, columns[by])
+        stmt = select(Event.id, ENTITY_COLUMNS[by])
     stmt = stmt.select_from(Event).join(Artist, Artist.id == Event.artist_id).join(Venue, Venue.id == Event.venue_id)
     if len(wanted) <= 500:  # a few: by id; many: the whole catalogue of shows is one cheap scan
         stmt = stmt.where(Event.id.in_(wanted))
@@ -573,10 +578,9 @@ def events_matching(session: Session, filters: dict[str, str]) -> list[int] | No
     wanted = {k: v for k, v in filters.items() if k in ENTITY_FILTERS}
     if not wanted:
         return None
-    columns = {"artist": Artist.name, "city": Venue.city, "country": Venue.country, "venue": Venue.name}
     stmt = select(Event.id).join(Artist, Artist.id == Event.artist_id).join(Venue, Venue.id == Event.venue_id)
     for name, value in wanted.items():
-        stmt = stmt.where(columns[name] == value)
+        stmt = stmt.where(ENTITY_COLUMNS[name] == value)
     return list(session.scalars(stmt))
 
 
@@ -647,8 +651,12 @@ def _bookings(session: Session, query: MetricQuery, coverage: Coverage, today: d
     if cube != "day" and by != "channel" and "channel" not in wanted:
         cube += "all"  # the channel-less month cube: a quarter of the rows
     out: Parts = {}
+    # By artist, city, country or venue: the SQL groups by it, through the show.
+    through_show = by if by in ENTITY_DIMS and by != "event" else None
 
     def take(stmt: Any, key: Any, cancelled: bool) -> None:
+        if through_show:
+            stmt, key = _through_show(stmt, through_show)
         for k, (n, money, tickets, commission) in _rows(session, _grouped(stmt, key), key is not None, 4):
             parts = [0, 0, money, -n, -tickets, -commission] if cancelled else [n, money, 0, n, tickets, commission]
             _add("bookings", out, _time_key(by, k), parts)
@@ -693,15 +701,29 @@ def _bookings(session: Session, query: MetricQuery, coverage: Coverage, today: d
                 .all()
             )
         chosen = set(shows) if shows is not None else None
+        facts = show_facts(session, [row[1] for row in late], through_show) if through_show else {}
         for made_at, event_id, route, channel, refund, tickets, commission in late:
             day = made_at.astimezone(UTC).date()
             if not (start <= day < min(end, until)) or (chosen is not None and event_id not in chosen):
                 continue
             if wanted.get("route", route) != route or wanted.get("channel", channel) != channel:
                 continue
-            k = _python_key(by, day, event_id, route, channel)
+            k = facts.get(event_id) if through_show else _python_key(by, day, event_id, route, channel)
             _add("bookings", out, k, [0, 0, refund, -1, -tickets, -commission])
     return out
+
+
+def _through_show(stmt: Any, by: str) -> tuple[Any, Any]:
+    """A booking statement (rows or rollup, keyed by show) grouped by the show's artist, city, country or venue
+    instead: summed in the database, so a year by artist returns a row per artist, not one per show. Outer
+    joins keep what has no show, under None, as the per-show sums did."""
+    table = stmt.get_final_froms()[0]
+    stmt = stmt.outerjoin(Event, Event.id == table.c.event_id)
+    if by == "artist":
+        stmt = stmt.outerjoin(Artist, Artist.id == Event.artist_id)
+    else:
+        stmt = stmt.outerjoin(Venue, Venue.id == Event.venue_id)
+    return stmt, ENTITY_COLUMNS[by]
 
 
 def _python_key(by: str | None, day: date, event_id: int | None, route: str | None, channel: str) -> Any:
