@@ -51,6 +51,14 @@ def _memory_line(message: BaseMessage) -> dict[str, str] | None:
     return None
 
 
+def _tool_data(message: BaseMessage) -> dict[str, Any]:
+    """The structured data a tool returned with `message` (empty for any other message)."""
+    if isinstance(message, ToolMessage) and isinstance(message.artifact, dict):
+        data = message.artifact.get("data")
+        return data if isinstance(data, dict) else {}
+    return {}
+
+
 def _add_to_export(path: Path, memory: dict[str, list[dict[str, str]]]) -> None:
     """Add the conversations' messages to an export file `export_my_data` wrote."""
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -317,11 +325,9 @@ class ConversationService:
         """After "export my data" ran: add the messages of each of that person's conversations to their file."""
         exported = next(
             (
-                (m.artifact["data"]["document"], m.artifact["data"]["exported"])
-                for m in self._this_turn(messages)
-                if isinstance(m, ToolMessage)
-                and isinstance(m.artifact, dict)
-                and isinstance((m.artifact.get("data") or {}).get("exported"), dict)
+                (data["document"], data["exported"])
+                for data in map(_tool_data, self._this_turn(messages))
+                if isinstance(data.get("exported"), dict)
             ),
             None,
         )
@@ -341,11 +347,9 @@ class ConversationService:
         """After "delete my data" ran: drop the conversation memory of every chat of that person (True if it ran)."""
         erased = next(
             (
-                m.artifact["data"]["erased"]
-                for m in self._this_turn(messages)
-                if isinstance(m, ToolMessage)
-                and isinstance(m.artifact, dict)
-                and isinstance((m.artifact.get("data") or {}).get("erased"), dict)
+                data["erased"]
+                for data in map(_tool_data, self._this_turn(messages))
+                if isinstance(data.get("erased"), dict)
             ),
             None,
         )
@@ -375,28 +379,23 @@ class ConversationService:
         for message in turn:
             if isinstance(message, ToolMessage) and isinstance(message.artifact, dict):
                 buttons = [Button(b["label"], b["value"]) for b in message.artifact.get("buttons", [])] or buttons
-                asked = (message.artifact.get("data") or {}).get("poll")
+                data = _tool_data(message)
+                asked = data.get("poll")
                 if isinstance(asked, dict):
                     poll = Poll(asked["poll_id"], asked["question"], tuple(asked["options"]))
-                drawn = (message.artifact.get("data") or {}).get("image")
+                drawn = data.get("image")
                 if isinstance(drawn, str):
                     image = drawn  # a chart: a /media/ path or an absolute URL
-                handed = (message.artifact.get("data") or {}).get("document")
+                handed = data.get("document")
                 if isinstance(handed, str):
                     document = handed  # a file for the person, such as their data export
-                closed = (message.artifact.get("data") or {}).get("closes_poll")
+                closed = data.get("closes_poll")
                 if isinstance(closed, str):
                     closes_poll = closed  # a vote that ended: native polls are stopped
         final = next((m for m in reversed(turn) if isinstance(m, AIMessage) and not m.tool_calls), None)
         text = str(final.content) if final is not None else ""
         question = next(
-            (
-                str(m.content)
-                for m in reversed(turn)
-                if isinstance(m, ToolMessage)
-                and isinstance(m.artifact, dict)
-                and (m.artifact.get("data") or {}).get("awaiting_confirmation")
-            ),
+            (str(m.content) for m in reversed(turn) if _tool_data(m).get("awaiting_confirmation")),
             None,
         )
         if question and question not in text:  # a "yes" must answer the question as Roadie asked it, word for word

@@ -122,10 +122,10 @@ class BackgroundTurns:
     def pending(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, grace_s: float | None = None) -> None:
-        """Wait for running turns to finish (cancelled after `grace_s` seconds, by default the shutdown grace)."""
+    async def drain(self) -> None:
+        """Wait for running turns to finish (cancelled after the shutdown grace, `grace_s`)."""
         if not self._tasks:
             return
-        _, running = await asyncio.wait(set(self._tasks), timeout=self._grace_s if grace_s is None else grace_s)
+        _, running = await asyncio.wait(set(self._tasks), timeout=self._grace_s)
         for task in running:
             task.cancel()
