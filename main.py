@@ -98,7 +98,9 @@ def chroma_server(settings: Settings) -> tuple[str, int]:
 
 
 def open_library(settings: Settings, embedder: Embedder) -> Library:
-    """Roadie's documents over the store the settings choose (indexed on first use, or by `ingest`)."""
+    """Roadie's documents over the store the settings choose (indexed on first use, or by `ingest`), searched with
+    the int8 copy of the model."""
+    embedder = embedder.quantized()
     if settings.knowledge_store == "memory":
         return Library(MemoryStore(), embedder)
     host, port = chroma_server(settings)

@@ -1,9 +1,10 @@
 """Benchmark: ingest throughput of Roadie's guides, and retrieval latency with the store grown to 100,000 chunks.
 
-The guides are indexed into a fresh embedded chromadb store (chunks per second, embedding included). The store
-is then filled with synthetic chunks (random unit vectors, public and private groups mixed) up to `--chunks`,
-and real questions are asked: the figures are the whole search (embedding the question, then the filtered
-HNSW query) and the store query alone.
+The guides are indexed into a fresh embedded chromadb store (chunks per second, embedding included) with the int8
+encoder Roadie searches with. The store is then filled with synthetic chunks (random unit vectors, public and
+private groups mixed) up to `--chunks`, and real questions are asked as `ask_knowledge` asks them: the whole search
+(embedding the question, the filtered HNSW query for the candidates, reranking them), then its parts alone, and
+the float model's embedding for comparison.
 
 Run: .venv/bin/python bench/knowledge_retrieval.py [--chunks 100000 --questions 300]
 """
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from knowledge.embeddings import Embedder
-from knowledge.library import Library
+from knowledge.library import CANDIDATES, Library
 from knowledge.store import PUBLIC, ChromaStore, Chunk
 
 QUESTIONS = (
@@ -60,8 +61,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--questions", type=int, default=300)
     args = parser.parse_args()
-    embedder = Embedder()
-    embedder.warm_up()
+    float_model = Embedder(cache_size=0)  # no cache: every question below is embedded by the model
+    embedder = float_model.quantized()
     with tempfile.TemporaryDirectory() as folder:
         store = ChromaStore(embedder, path=Path(folder) / "chroma")
         library = Library(store, embedder)
@@ -92,31 +93,35 @@ def main() -> None:
         print(f"store grown to {store.count():,} chunks in {time.perf_counter() - started:.0f} s")
 
         asked = questions(args.questions)
-        vectors = embedder.embed(asked[:20])  # warm the query path
-        for v in vectors:
-            store.query(v, 3, groups=[PUBLIC, 3])
-        embedder = Embedder()  # a cold cache: every question below is embedded by the model
-        embedder.warm_up()
-        library = Library(store, embedder)
-        whole, query_only, members = [], [], []
+        for question in asked[:20]:  # warm the query path
+            library.search(question, groups=[PUBLIC, 3])
+        whole, members, embedding, query, floats = [], [], [], [], []
         for i, question in enumerate(asked):
             member = i % 10 == 0  # one question in ten comes from someone in a trip group
             groups = [PUBLIC, i % 500 + 1] if member else [PUBLIC]
             t0 = time.perf_counter()
-            vector = embedder.embed_one(question)
+            library.search(question, k=3, groups=groups)
             t1 = time.perf_counter()
-            store.query(vector, 3, groups=groups)
+            vector = embedder.embed_one(question)
             t2 = time.perf_counter()
-            whole.append((t2 - t0) * 1000)
-            query_only.append((t2 - t1) * 1000)
-            if member:
-                members.append((t2 - t1) * 1000)
+            store.query(vector, CANDIDATES, groups=groups, kind="doc")
+            t3 = time.perf_counter()
+            float_model.embed_one(question)
+            t4 = time.perf_counter()
+            (members if member else whole).append((t1 - t0) * 1000)
+            embedding.append((t2 - t1) * 1000)
+            query.append((t3 - t2) * 1000)
+            floats.append((t4 - t3) * 1000)
+
+        def spread(values: list[float]) -> str:
+            return f"p50 {statistics.median(values):.1f} ms, p95 {percentile(values, 0.95):.1f} ms"
+
+        print(f"{len(asked)} questions at {store.count():,} chunks, {CANDIDATES} candidates each:")
         print(
-            f"{len(asked)} questions at {store.count():,} chunks: whole search p50 {statistics.median(whole):.1f} ms, "
-            f"p95 {percentile(whole, 0.95):.1f} ms; store query alone p50 {statistics.median(query_only):.1f} ms, "
-            f"p95 {percentile(query_only, 0.95):.1f} ms; for group members (their private chunks searched too) "
-            f"p50 {statistics.median(members):.1f} ms, p95 {percentile(members, 0.95):.1f} ms"
+            f"  whole search: {spread(whole + members)}; for group members (their private chunks too) {spread(members)}"
         )
+        print(f"  embedding the question (int8): {spread(embedding)}; with the float model: {spread(floats)}")
+        print(f"  store query alone: {spread(query)}")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def score(library: Library, questions: list[Question], k: int = 3) -> dict[str, 
 
 
 def run_retrieval_eval(dataset: Path, embedder: Embedder | None = None, with_clinc: bool = True) -> dict[str, Any]:
-    """Index the guides in memory and score `dataset` (plus 50 CLINC150 out-of-scope requests)."""
-    library = Library(MemoryStore(), embedder or Embedder())
+    """Index the guides in memory, as Roadie searches them, and score `dataset` (plus 50 CLINC150 out-of-scope)."""
+    library = Library(MemoryStore(), (embedder or Embedder()).quantized())
     questions = load_questions(dataset) + (clinc_unanswerable() if with_clinc and CLINC.exists() else [])
     return {"dataset": str(dataset), **score(library, questions)}

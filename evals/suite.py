@@ -9,12 +9,13 @@ from typing import Any
 
 from assistant.clock import FixedClock
 from assistant.settings import Settings
-from evals.retrieval import CLINC, is_retrieval_dataset
+from evals.retrieval import CLINC, is_retrieval_dataset, run_retrieval_eval
 from evals.runner import EVAL_NOW, Case, load_cases, percentile, run_cases
 from evals.scenarios import SCENARIOS, load_scenarios, run_scenarios
 from knowledge.embeddings import Embedder
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
+GUIDES = DATASETS / "knowledge.jsonl"  # questions for the guides, scored by retrieval
 # CLINC150's travel intents that are none of Roadie's business (booking flights or hotels alone is left out:
 # Roadie plans those as part of a trip to a show, so they are neither clearly in scope nor clearly out).
 CLINC_NOT_ROADIE = (
@@ -143,6 +144,8 @@ def format_failures(suite: dict[str, Any]) -> str:
     lines = [f"  ✗ {f['id']}: {f['message']!r} — {f['why']}" for f in suite["all"]["failures"]]
     played = suite.get("scenarios") or {}
     lines += [f"  ✗ {f['id']}: {f['why']}" for f in played.get("failures", [])]
+    guides = (suite.get("guides") or {}).get("failures", [])
+    lines += [f"  ✗ {f['id']}: {f['question']!r} — wanted {f['expected']}, found {f['got']}" for f in guides]
     return "\n".join(lines)
 
 
@@ -150,7 +153,9 @@ def print_suite(settings: Settings, as_json: bool = False, failures: bool = Fals
     """`python main.py eval` without a dataset: the whole suite as one table (or JSON), failures on request."""
     import asyncio
 
-    suite = asyncio.run(run_suite(settings, clinc_per_intent=clinc_per_intent))
+    embedder = Embedder()
+    suite = asyncio.run(run_suite(settings, embedder, clinc_per_intent=clinc_per_intent))
+    suite["guides"] = run_retrieval_eval(GUIDES, embedder)
     if as_json:
         print(json.dumps(suite, indent=2, ensure_ascii=False))
         return 0
@@ -161,6 +166,16 @@ def print_suite(settings: Settings, as_json: bool = False, failures: bool = Fals
     )
     print(f"Roadie eval · {model} · now fixed at {EVAL_NOW:%Y-%m-%d %H:%M} UTC")
     print(format_table(suite))
+    print(format_guides(suite["guides"]))
     if failures:
         print(format_failures(suite))
     return 0
+
+
+def format_guides(report: dict[str, Any]) -> str:
+    """The guides' retrieval eval in one line: the right document in the top 3, and "I don't know" for the rest."""
+    return (
+        f"guides          {report['questions']} questions: recall@3 {report['recall_at_3']:.1%}; "
+        f'{report["unanswerable"]} unanswerable: "I don\'t know" {report["dont_know_rate"]:.1%}; '
+        f"search p50 {report['latency_ms']['p50']:.1f} ms"
+    )

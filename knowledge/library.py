@@ -21,7 +21,7 @@ from knowledge.store import PUBLIC, Chunk, Hit, Metadata, VectorStore
 DOCS = Path(__file__).resolve().parent / "docs"
 MAX_CHUNK_CHARS = 900
 SECTION = re.compile(r"^##\s+(.+)$", re.M)
-CANDIDATES = 30  # passages fetched by meaning before the question's own words reorder them
+CANDIDATES = 15  # passages fetched by meaning before the question's own words reorder them
 WORD_WEIGHT = 0.03  # what a word found in only a few of those candidates adds to a passage's rank, per unit of idf
 WORD = re.compile(r"[^\W_]+")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,9 @@ from knowledge.embeddings import Embedder
 
 Metadata = dict[str, str | int | float | bool]
 PUBLIC = 0  # the `group` of a chunk anyone may read; a trip group's private chunks carry its id
+log = logging.getLogger(__name__)
 SERVER_TIMEOUT_S = 20.0  # one request to a chromadb server (its own client waits forever)
+PAGE = 5000  # chunks read or written in one chromadb call (it caps a batch, and a read of too many fails)
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,10 @@ class ChromaStore:
 
     Public chunks live in one collection per kind (guides, shows) and every group's private chunks in
     another, so the common question — public guides only — is a plain HNSW search with no metadata
-    filter, and the group filter runs inside the query over the small private collection.
+    filter, and the group filter runs inside the query over the small private collection. A collection's
+    name carries the encoder its vectors came from (`roadie-doc.all-minilm-l6-v2-int8`); one made by
+    another encoder is re-embedded from its stored texts when the store opens, so nothing is lost and
+    no question is compared with vectors of another model.
     """
 
     def __init__(
@@ -206,19 +212,44 @@ class ChromaStore:
             path.mkdir(parents=True, exist_ok=True)
             self._client = chromadb.PersistentClient(path=str(path), settings=quiet)
         self._name = name
+        self._embedder = embedder
         self._function = RoadieEmbeddingFunction(embedder)
         self._collections: dict[str, Any] = {}
+        stale: list[str] = []
         for existing in self._client.list_collections():
             label = existing if isinstance(existing, str) else existing.name
-            if label.startswith(f"{name}-"):
-                self._part(label.removeprefix(f"{name}-"))
+            if not label.startswith(f"{name}-"):
+                continue
+            part, _, encoder = label.removeprefix(f"{name}-").partition(".")
+            if encoder == embedder.encoder:
+                self._part(part)
+            else:
+                stale.append(label)
+        for label in stale:
+            self._reembed(label)
 
     def _part(self, part: str) -> Any:
         if part not in self._collections:
             self._collections[part] = self._client.get_or_create_collection(
-                f"{self._name}-{part}", embedding_function=self._function, metadata={"hnsw:space": "cosine"}
+                f"{self._name}-{part}.{self._embedder.encoder}",
+                embedding_function=self._function,
+                metadata={"hnsw:space": "cosine"},
             )
         return self._collections[part]
+
+    def _reembed(self, label: str) -> None:
+        """Move a collection indexed by another encoder into this encoder's, embedding its stored texts anew."""
+        old = self._client.get_collection(label, embedding_function=None)
+        total = int(old.count())
+        log.info("re-embedding %d passages of %s with %s", total, label, self._embedder.encoder)
+        for start in range(0, total, PAGE):
+            found = old.get(include=["documents", "metadatas"], limit=PAGE, offset=start)
+            chunks = [
+                Chunk(i, t or "", dict(m or {}))
+                for i, t, m in zip(found["ids"], found["documents"] or [], found["metadatas"] or [], strict=True)
+            ]
+            self.upsert(chunks, self._embedder.embed([c.text for c in chunks]))
+        self._client.delete_collection(label)
 
     @staticmethod
     def _part_of(metadata: Metadata) -> str:
@@ -229,8 +260,8 @@ class ChromaStore:
         for row, chunk in enumerate(chunks):
             by_part.setdefault(self._part_of(chunk.metadata), []).append(row)
         for part, rows in by_part.items():
-            for start in range(0, len(rows), 5000):  # chromadb caps one call's batch size
-                batch = rows[start : start + 5000]
+            for start in range(0, len(rows), PAGE):
+                batch = rows[start : start + PAGE]
                 self._part(part).upsert(
                     ids=[chunks[r].id for r in batch],
                     documents=[chunks[r].text for r in batch],
@@ -253,8 +284,9 @@ class ChromaStore:
     def docs(self) -> set[str]:
         names: set[str] = set()
         for collection in self._collections.values():
-            found = collection.get(include=["metadatas"])
-            names |= {str(m["doc"]) for m in (found.get("metadatas") or []) if m and "doc" in m}
+            for start in range(0, int(collection.count()), PAGE):  # chromadb fails on one read of a large store
+                found = collection.get(include=["metadatas"], limit=PAGE, offset=start)
+                names |= {str(m["doc"]) for m in (found.get("metadatas") or []) if m and "doc" in m}
         return names
 
     def query(

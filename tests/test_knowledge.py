@@ -95,6 +95,44 @@ def test_a_groups_private_itinerary_is_found_only_by_its_members(
     assert library.ingest().removed == 0, "ingesting the public documents leaves group documents alone"
 
 
+def test_a_store_indexed_by_another_encoder_is_re_embedded_when_it_opens(tmp_path: Path, embedder: Embedder) -> None:
+    docs = tmp_path / "docs"
+    write(docs, GUIDES)
+    float_model, embedder = embedder, embedder.quantized()
+    before = Library(ChromaStore(float_model, path=tmp_path / "chroma"), float_model, docs)
+    before.ingest()
+    before.put("group/7/itinerary", "# Itinerary: Brussels crew\n\n## Friday\nFlight BRU at 13:00.\n", group=7)
+
+    import chromadb
+    from chromadb.config import Settings
+
+    # A collection named as Roadie named them before the name carried the encoder.
+    legacy = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False))
+    legacy.create_collection("roadie-event", metadata={"hnsw:space": "cosine"}).add(
+        ids=["event/1#0"],
+        documents=["Arctic Monkeys in Berlin\nIndie rock live at the Waldbühne, June 2027."],
+        metadatas=[{"doc": "event/1", "hash": "h1", "group": PUBLIC, "kind": "event"}],
+        embeddings=float_model.embed(["Arctic Monkeys in Berlin"]),
+    )
+
+    store = ChromaStore(embedder, path=tmp_path / "chroma")
+    assert sorted(c.name for c in legacy.list_collections()) == [
+        f"roadie-{part}.{embedder.encoder}" for part in ("doc", "event", "private")
+    ]
+    assert store.count() == 5 + 1 + 1, "every passage survives, the group's own and the old shows too"
+    after = Library(store, embedder, docs)
+    assert after.ingest().changed == 0, "the guides' texts came across: nothing to index again"
+    question = embedder.embed_one("can I take my backpack into the arena?")
+    best = store.query(question, 1)[0]
+    assert best.chunk.metadata["section"] == "Bag policy"
+    assert best.score == pytest.approx(float(question @ embedder.embed_one(best.chunk.text)), abs=1e-4), (
+        "the stored vectors are this encoder's"
+    )
+    assert after.search("when is our flight to Brussels?", k=1, groups=[PUBLIC, 7])[0].chunk.metadata["group"] == 7
+    assert all(h.chunk.metadata["group"] == PUBLIC for h in after.search("flight to Brussels", k=7))
+    assert store.query(question, 1, kind="event")[0].chunk.metadata["doc"] == "event/1"
+
+
 def title_of(doc: str) -> str:
     return (DOCS / doc).read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
 
