@@ -6,6 +6,7 @@ import logging
 import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -215,18 +216,23 @@ class ChromaStore:
         self._embedder = embedder
         self._function = RoadieEmbeddingFunction(embedder)
         self._collections: dict[str, Any] = {}
-        stale: list[str] = []
-        for existing in self._client.list_collections():
-            label = existing if isinstance(existing, str) else existing.name
-            if not label.startswith(f"{name}-"):
-                continue
-            part, _, encoder = label.removeprefix(f"{name}-").partition(".")
+        self._searches = ThreadPoolExecutor(max_workers=4, thread_name_prefix="roadie-knowledge")
+        for label, _, encoder in self._listed():
+            if encoder != embedder.encoder:
+                self._reembed(label)
+        for _, part, encoder in self._listed():  # listed again: another worker may have moved a part
             if encoder == embedder.encoder:
                 self._part(part)
-            else:
-                stale.append(label)
-        for label in stale:
-            self._reembed(label)
+
+    def _listed(self) -> list[tuple[str, str, str]]:
+        """Roadie's collections as (name, part, encoder); the oldest names carry no encoder."""
+        found = []
+        for existing in self._client.list_collections():
+            label = existing if isinstance(existing, str) else existing.name
+            if label.startswith(f"{self._name}-"):
+                part, _, encoder = label.removeprefix(f"{self._name}-").partition(".")
+                found.append((label, part, encoder))
+        return found
 
     def _part(self, part: str) -> Any:
         if part not in self._collections:
@@ -238,18 +244,27 @@ class ChromaStore:
         return self._collections[part]
 
     def _reembed(self, label: str) -> None:
-        """Move a collection indexed by another encoder into this encoder's, embedding its stored texts anew."""
-        old = self._client.get_collection(label, embedding_function=None)
-        total = int(old.count())
-        log.info("re-embedding %d passages of %s with %s", total, label, self._embedder.encoder)
-        for start in range(0, total, PAGE):
-            found = old.get(include=["documents", "metadatas"], limit=PAGE, offset=start)
-            chunks = [
-                Chunk(i, t or "", dict(m or {}))
-                for i, t, m in zip(found["ids"], found["documents"] or [], found["metadatas"] or [], strict=True)
-            ]
-            self.upsert(chunks, self._embedder.embed([c.text for c in chunks]))
-        self._client.delete_collection(label)
+        """Move a collection indexed by another encoder into this encoder's, embedding its stored texts anew.
+
+        Workers starting together against one chromadb server may all move it: writes are upserts of the same
+        vectors, and whoever finds the old collection already gone leaves the move to the one that finished it.
+        """
+        from chromadb.errors import NotFoundError
+
+        try:
+            old = self._client.get_collection(label, embedding_function=None)
+            total = int(old.count())
+            log.info("re-embedding %d passages of %s with %s", total, label, self._embedder.encoder)
+            for start in range(0, total, PAGE):
+                found = old.get(include=["documents", "metadatas"], limit=PAGE, offset=start)
+                chunks = [
+                    Chunk(i, t or "", dict(m or {}))
+                    for i, t, m in zip(found["ids"], found["documents"] or [], found["metadatas"] or [], strict=True)
+                ]
+                self.upsert(chunks, self._embedder.embed([c.text for c in chunks]))
+            self._client.delete_collection(label)
+        except NotFoundError:
+            log.info("%s was moved to %s by another worker", label, self._embedder.encoder)
 
     @staticmethod
     def _part_of(metadata: Metadata) -> str:
@@ -311,8 +326,8 @@ class ChromaStore:
         if private and "private" in self._collections:
             mine: list[dict[str, Any]] = [{"group": {"$in": private}}, *([{"kind": kind}] if kind else []), *tests]
             searches.append((self._collections["private"], mine))
-        hits: list[Hit] = []
-        for collection, filters in searches:
+
+        def search(collection: Any, filters: list[dict[str, Any]]) -> list[Hit]:
             found = collection.query(
                 query_embeddings=[vector],
                 n_results=k,
@@ -323,10 +338,15 @@ class ChromaStore:
             texts = (found.get("documents") or [[]])[0]
             metadatas = (found.get("metadatas") or [[]])[0]
             distances = (found.get("distances") or [[]])[0]
-            hits += [
+            return [
                 Hit(Chunk(i, t or "", dict(m or {})), 1.0 - float(d))
                 for i, t, m, d in zip(ids, texts, metadatas, distances, strict=True)
             ]
+
+        if len(searches) == 1:
+            hits = search(*searches[0])
+        else:  # a group member's question searches the public and the private collection side by side
+            hits = [h for found in self._searches.map(lambda s: search(*s), searches) for h in found]
         return sorted(hits, key=lambda h: -h.score)[:k]
 
     def count(self) -> int:
