@@ -6,7 +6,6 @@ import logging
 import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -216,7 +215,6 @@ class ChromaStore:
         self._embedder = embedder
         self._function = RoadieEmbeddingFunction(embedder)
         self._collections: dict[str, Any] = {}
-        self._searches = ThreadPoolExecutor(max_workers=4, thread_name_prefix="roadie-knowledge")
         for label, _, encoder in self._listed():
             if encoder != embedder.encoder:
                 self._reembed(label)
@@ -327,7 +325,8 @@ class ChromaStore:
             mine: list[dict[str, Any]] = [{"group": {"$in": private}}, *([{"kind": kind}] if kind else []), *tests]
             searches.append((self._collections["private"], mine))
 
-        def search(collection: Any, filters: list[dict[str, Any]]) -> list[Hit]:
+        hits: list[Hit] = []
+        for collection, filters in searches:
             found = collection.query(
                 query_embeddings=[vector],
                 n_results=k,
@@ -338,15 +337,10 @@ class ChromaStore:
             texts = (found.get("documents") or [[]])[0]
             metadatas = (found.get("metadatas") or [[]])[0]
             distances = (found.get("distances") or [[]])[0]
-            return [
+            hits += [
                 Hit(Chunk(i, t or "", dict(m or {})), 1.0 - float(d))
                 for i, t, m, d in zip(ids, texts, metadatas, distances, strict=True)
             ]
-
-        if len(searches) == 1:
-            hits = search(*searches[0])
-        else:  # a group member's question searches the public and the private collection side by side
-            hits = [h for found in self._searches.map(lambda s: search(*s), searches) for h in found]
         return sorted(hits, key=lambda h: -h.score)[:k]
 
     def count(self) -> int:
