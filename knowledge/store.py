@@ -324,7 +324,6 @@ class ChromaStore:
         if private and "private" in self._collections:
             mine: list[dict[str, Any]] = [{"group": {"$in": private}}, *([{"kind": kind}] if kind else []), *tests]
             searches.append((self._collections["private"], mine))
-
         hits: list[Hit] = []
         for collection, filters in searches:
             found = collection.query(
