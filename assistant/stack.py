@@ -179,13 +179,14 @@ class Stack:
     def _alive(self, name: str) -> Iterator[None]:
         """Yields while the named process runs; raises StackError with its log's end once it has exited."""
         while True:
-            # A process this stack spawned is asked directly: just after its exec, /proc may not show its
-            # command line or environment yet, and `_is_ours` would call a starting server dead.
             child = self._children.get(name)
-            pid = self.pids().get(name)
-            running = child.poll() is None if child is not None else pid is not None and _is_ours(pid, self.run_dir)
+            if child is not None:  # spawned here: asked directly, as just after exec /proc may not show it yet
+                code = child.poll()
+                running = code is None
+            else:
+                pid = self.pids().get(name)
+                code, running = None, pid is not None and _is_ours(pid, self.run_dir)
             if not running:
-                code = child.poll() if child is not None else None
                 how = (
                     f" (exit status {code}{', a signal' if code is not None and code < 0 else ''})"
                     if code is not None
